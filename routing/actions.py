@@ -1,0 +1,379 @@
+"""Named actions on a ticket: one function per thing a person does.
+
+Each runs in ``transaction.atomic()``: it locks the ticket row, checks who may
+act (403) and whether the state allows it (409), calls the FSM transition,
+saves, writes exactly one ``TicketEvent`` and queues its side effects in the
+outbox. Views, the API, consumers and webhooks call these; nothing else
+changes a ticket's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_fsm import ConcurrentTransition, can_proceed
+
+from routing import deadlines, effects
+from routing.errors import InvalidInput, NotAllowed, TransitionConflict
+from routing.models import Department, Ticket, TicketEvent, User
+from routing.roles import Actor, Role, as_actor
+from routing.states import Satisfaction, State
+
+# Event kinds shown on the citizen's tracking page.
+PUBLIC_KINDS = frozenset(
+    {
+        "ticket.registered", "ticket.resolved", "ticket.declined", "ticket.dispatched", "ticket.accepted",
+        "ticket.reply_approved", "ticket.callback", "ticket.reopened", "ticket.closed", "ticket.merged",
+        "ticket.withdrawn", "ticket.extension_approved",
+    }
+)  # fmt: skip
+
+# The event kind written by each transition.
+EVENT_KIND = {
+    "resolve": "ticket.resolved", "decline": "ticket.declined", "dispatch": "ticket.dispatched",
+    "sub_dispatch": "ticket.sub_dispatched", "accept": "ticket.accepted", "request_return": "ticket.return_requested",
+    "approve_return": "ticket.return_approved", "reject_return": "ticket.return_rejected",
+    "request_extension": "ticket.extension_requested", "approve_extension": "ticket.extension_approved",
+    "reject_extension": "ticket.extension_rejected", "reply": "ticket.replied", "approve_reply": "ticket.reply_approved",
+    "reject_reply": "ticket.reply_rejected", "callback": "ticket.callback", "reopen": "ticket.reopened",
+    "close": "ticket.closed", "urge": "ticket.urged", "supervise": "ticket.supervised", "merge": "ticket.merged",
+    "withdraw": "ticket.withdrawn",
+}  # fmt: skip
+
+
+@dataclass
+class Outcome:
+    """What a transition leaves behind besides fields: the event's data and the side effects."""
+
+    data: dict = field(default_factory=dict)
+    notify_citizen: list[str] = field(default_factory=list)  # message templates for the citizen
+
+
+def transition_roles(name: str) -> frozenset[str]:
+    """Every role that may call transition ``name`` from some state."""
+    meta = getattr(Ticket, name)._django_fsm
+    roles: set[str] = set()
+    for transition in meta.transitions.values():
+        roles |= set(getattr(transition.permission, "roles", ()))
+    return frozenset(roles)
+
+
+def available_transitions(ticket: Ticket, by: User | Actor) -> list[str]:
+    """Names of the transitions ``by`` may call on ``ticket`` now."""
+    actor = as_actor(by)
+    return [t.name for t in ticket.get_available_user_state_transitions(actor)]
+
+
+def _check(ticket: Ticket, name: str, actor: Actor) -> None:
+    if actor.role not in transition_roles(name):
+        raise NotAllowed(_("角色「%(role)s」不能执行「%(action)s」") % {"role": actor.role or "-", "action": name}, code="forbidden_role")
+    method = getattr(ticket, name)
+    if not can_proceed(method, check_conditions=False):
+        raise TransitionConflict(
+            _("工单当前状态为「%(state)s」，不能执行「%(action)s」") % {"state": ticket.get_state_display(), "action": name},
+            code="invalid_state",
+            details={"state": ticket.state, "transition": name},
+        )
+    meta = method._django_fsm
+    if not meta.has_transition_perm(ticket, ticket.state, actor):
+        raise NotAllowed(_("只有本工单的承办单位可以执行此操作"), code="forbidden_department")
+    if not can_proceed(method):
+        raise TransitionConflict(
+            _("当前不满足「%(action)s」的条件") % {"action": name}, code="condition_failed", details={"state": ticket.state, "transition": name}
+        )
+
+
+def perform(ticket: Ticket, name: str, *, by: User | Actor, apply, outcome: Outcome | None = None) -> Ticket:
+    """Run transition ``name`` on a locked copy of ``ticket``.
+
+    ``apply(locked)`` calls the transition method with its arguments (and may
+    touch relations); it runs after the checks, inside the transaction.
+    """
+    actor = as_actor(by)
+    outcome = outcome or Outcome()
+    try:
+        with transaction.atomic():
+            locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+            _check(locked, name, actor)
+            from_state = locked.state
+            department_before = locked.department
+            apply(locked)
+            locked.save()
+            event = record_event(
+                locked,
+                kind=EVENT_KIND[name],
+                actor=actor,
+                from_state=from_state,
+                data=outcome.data,
+                department=locked.department or department_before,
+            )
+            effects.after_transition(locked, event, notify_citizen=outcome.notify_citizen)
+    except ConcurrentTransition as exc:
+        raise TransitionConflict(_("工单已被他人同时处理，请刷新后重试"), code="concurrent_change") from exc
+    return locked
+
+
+def record_event(ticket: Ticket, *, kind: str, actor: Actor, from_state: str = "", data: dict | None = None, department: Department | None = None) -> TicketEvent:
+    """Append one step to the ticket's timeline."""
+    data = dict(data or {})
+    if actor.user is not None and actor.department is not None and department is not None and actor.department.pk != department.pk:
+        data.setdefault("actor_department", actor.department.pk)
+    return TicketEvent.objects.create(
+        ticket=ticket,
+        kind=kind,
+        from_state=from_state,
+        to_state=ticket.state,
+        actor=actor.user,
+        actor_role=actor.role,
+        department=department,
+        data=data,
+        public=kind in PUBLIC_KINDS,
+    )
+
+
+def _required(value: str | None, field_name: str, *, max_length: int = 4000) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InvalidInput(_("请填写%(field)s") % {"field": field_name}, details={field_name: [_("不能为空")]})
+    if len(value) > max_length:
+        raise InvalidInput(_("%(field)s过长") % {"field": field_name}, details={field_name: [_("最多 %(n)d 字") % {"n": max_length}]})
+    return value
+
+
+# --- the loop ---------------------------------------------------------------
+def resolve_ticket(ticket: Ticket, *, answer: str, by) -> Ticket:
+    """直接办结: the agent answered at first contact."""
+    answer = _required(answer, "answer")
+    now = timezone.now()
+    return perform(ticket, "resolve", by=by, apply=lambda t: t.resolve(answer=answer, at=now), outcome=Outcome({"answer": answer}))
+
+
+def decline_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
+    """不予受理, with the reason the citizen is told."""
+    reason = _required(reason, "reason")
+    now = timezone.now()
+    return perform(ticket, "decline", by=by, apply=lambda t: t.decline(reason=reason, at=now), outcome=Outcome({"reason": reason}))
+
+
+def dispatch_ticket(ticket: Ticket, *, department: Department, assisting: Iterable[Department] = (), by, rule=None) -> Ticket:
+    """派单 to a lead department (主办) with optional assisting ones (协办)."""
+    if not department.active:
+        raise InvalidInput(_("该单位已停用"), details={"department": [_("该单位已停用")]})
+    assisting = [d for d in assisting if d.pk != department.pk]
+    now = timezone.now()
+
+    def apply(t: Ticket):
+        due = deadlines.for_dispatch(t, at=now)
+        t.dispatch(department=department, at=now, accept_due=due.accept_due, handle_due=due.handle_due, return_until=due.return_until, warn_at=due.accept_warn)
+        t.save()
+        t.assisting_departments.set(assisting)
+
+    data = {"department": department.pk, "department_name": department.name, "assisting": [d.pk for d in assisting]}
+    if rule is not None:
+        data["rule"] = rule.pk
+    return perform(ticket, "dispatch", by=by, apply=apply, outcome=Outcome(data))
+
+
+def sub_dispatch_ticket(ticket: Ticket, *, unit: Department, by) -> Ticket:
+    """二级派单 to a unit under the department that has the ticket."""
+    if unit.parent_id != ticket.department_id or not unit.active:
+        raise InvalidInput(_("只能派给本单位的下级单位"), details={"unit": [_("不是本单位的下级单位")]})
+    now = timezone.now()
+
+    def apply(t: Ticket):
+        due = deadlines.for_dispatch(t, at=now)
+        t.sub_dispatch(unit=unit, accept_due=due.accept_due, warn_at=due.accept_warn)
+
+    return perform(ticket, "sub_dispatch", by=by, apply=apply, outcome=Outcome({"unit": unit.pk, "unit_name": unit.name}))
+
+
+def accept_ticket(ticket: Ticket, *, by) -> Ticket:
+    """签收."""
+    now = timezone.now()
+    outcome = Outcome()
+
+    def apply(t: Ticket):
+        outcome.data["on_time"] = t.accept_due is None or now <= t.accept_due
+        t.accept(at=now, warn_at=None)
+        t.warn_at = deadlines.handle_warn_point(t)
+
+    return perform(ticket, "accept", by=by, apply=apply, outcome=outcome)
+
+
+def request_return(ticket: Ticket, *, reason: str, by) -> Ticket:
+    """退单申请."""
+    reason = _required(reason, "reason")
+    return perform(ticket, "request_return", by=by, apply=lambda t: t.request_return(reason=reason), outcome=Outcome({"reason": reason}))
+
+
+def approve_return(ticket: Ticket, *, by) -> Ticket:
+    return perform(ticket, "approve_return", by=by, apply=lambda t: t.approve_return())
+
+
+def reject_return(ticket: Ticket, *, reason: str, by) -> Ticket:
+    reason = _required(reason, "reason")
+
+    def apply(t: Ticket):
+        t.reject_return()
+        # The deadline of the state it goes back to runs again; its cards stay as they were.
+        if t.state == State.DISPATCHED:
+            t.due_at, t.warn_at = t.accept_due, deadlines.accept_warn_point(t)
+        else:
+            t.due_at, t.warn_at = t.handle_due, deadlines.handle_warn_point(t)
+
+    return perform(ticket, "reject_return", by=by, apply=apply, outcome=Outcome({"reason": reason}))
+
+
+def request_extension(ticket: Ticket, *, days: int, reason: str, by) -> Ticket:
+    """延期申请: up to 10 working days; the ticket keeps being handled meanwhile."""
+    reason = _required(reason, "reason")
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= deadlines.MAX_EXTENSION_DAYS:
+        raise InvalidInput(_("延期天数须为 1 到 %(n)d 个工作日") % {"n": deadlines.MAX_EXTENSION_DAYS}, details={"days": [_("超出范围")]})
+    return perform(
+        ticket, "request_extension", by=by, apply=lambda t: t.request_extension(days=days, reason=reason), outcome=Outcome({"days": days, "reason": reason})
+    )
+
+
+def approve_extension(ticket: Ticket, *, by) -> Ticket:
+    outcome = Outcome()
+
+    def apply(t: Ticket):
+        new_due = deadlines.extended(t.handle_due or timezone.now(), t.extension_days or 1)
+        outcome.data.update(days=t.extension_days, previous_due=t.handle_due.isoformat() if t.handle_due else None, handle_due=new_due.isoformat())
+        t.approve_extension(handle_due=new_due, warn_at=None)
+        t.warn_at = deadlines.handle_warn_point(t)
+
+    return perform(ticket, "approve_extension", by=by, apply=apply, outcome=outcome)
+
+
+def reject_extension(ticket: Ticket, *, by, reason: str = "") -> Ticket:
+    return perform(ticket, "reject_extension", by=by, apply=lambda t: t.reject_extension(), outcome=Outcome({"reason": reason.strip()}))
+
+
+def reply_ticket(ticket: Ticket, *, founded: bool, solved: bool, text: str, basis: str = "", by) -> Ticket:
+    """答复: the department's answer, reviewed by the dispatcher before the citizen sees it."""
+    text = _required(text, "text")
+    basis = (basis or "").strip()[:4000]
+    for name, value in (("founded", founded), ("solved", solved)):
+        if not isinstance(value, bool):
+            raise InvalidInput(_("%(field)s 须为布尔值") % {"field": name}, details={name: [_("须为 true 或 false")]})
+    now = timezone.now()
+    outcome = Outcome({"founded": founded, "solved": solved})
+
+    def apply(t: Ticket):
+        outcome.data["on_time"] = t.handle_due is None or now <= t.handle_due
+        t.reply(founded=founded, solved=solved, text=text, basis=basis, at=now)
+
+    return perform(ticket, "reply", by=by, apply=apply, outcome=outcome)
+
+
+def approve_reply(ticket: Ticket, *, by) -> Ticket:
+    """审核通过: the citizen gets the reply and the satisfaction survey."""
+    return perform(ticket, "approve_reply", by=by, apply=lambda t: t.approve_reply(), outcome=Outcome(notify_citizen=["reply", "survey"]))
+
+
+def reject_reply(ticket: Ticket, *, reason: str, by) -> Ticket:
+    reason = _required(reason, "reason")
+    return perform(ticket, "reject_reply", by=by, apply=lambda t: t.reject_reply(warn_at=deadlines.handle_warn_point(t)), outcome=Outcome({"reason": reason}))
+
+
+def callback_ticket(ticket: Ticket, *, reached: bool, solved: bool | None, satisfaction: str, by, auto_close: bool = True) -> Ticket:
+    """回访. A satisfied (or basically satisfied) answer closes the ticket."""
+    if not isinstance(reached, bool):
+        raise InvalidInput(_("reached 须为布尔值"), details={"reached": [_("须为 true 或 false")]})
+    if solved is not None and not isinstance(solved, bool):
+        raise InvalidInput(_("solved 须为布尔值"), details={"solved": [_("须为 true 或 false")]})
+    satisfaction = satisfaction or ""
+    if satisfaction and satisfaction not in Satisfaction.values:
+        raise InvalidInput(_("满意度取值无效"), details={"satisfaction": [_("可选：%(v)s") % {"v": ", ".join(Satisfaction.values)}]})
+    if reached and not satisfaction:
+        raise InvalidInput(_("已联系上诉求人时须填写满意度"), details={"satisfaction": [_("不能为空")]})
+    data = {"reached": reached, "solved": solved, "satisfaction": satisfaction}
+    ticket = perform(ticket, "callback", by=by, apply=lambda t: t.callback(reached=reached, solved=solved, satisfaction=satisfaction), outcome=Outcome(data))
+    if auto_close and satisfaction in {Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED}:
+        ticket = close_ticket(ticket, by=Actor(role=Role.SYSTEM))
+    return ticket
+
+
+def reopen_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
+    """不满意重办: back to the department; unsatisfied twice puts it under supervision."""
+    reason = _required(reason, "reason")
+    now = timezone.now()
+    outcome = Outcome({"reason": reason})
+
+    def apply(t: Ticket):
+        due = deadlines.fresh_handle(t, at=now)
+        t.reopen(handle_due=due, warn_at=None)
+        t.warn_at = deadlines.handle_warn_point(t)
+        outcome.data.update(unsatisfied_count=t.unsatisfied_count, supervised=t.supervised)
+
+    return perform(ticket, "reopen", by=by, apply=apply, outcome=outcome)
+
+
+def close_ticket(ticket: Ticket, *, by) -> Ticket:
+    now = timezone.now()
+    return perform(ticket, "close", by=by, apply=lambda t: t.close(at=now))
+
+
+def urge_ticket(ticket: Ticket, *, note: str = "", by) -> Ticket:
+    """催办."""
+    return perform(ticket, "urge", by=by, apply=lambda t: t.urge(), outcome=Outcome({"note": (note or "").strip()[:2000]}))
+
+
+def supervise_ticket(ticket: Ticket, *, note: str = "", by) -> Ticket:
+    """督办."""
+    return perform(ticket, "supervise", by=by, apply=lambda t: t.supervise(), outcome=Outcome({"note": (note or "").strip()[:2000]}))
+
+
+def merge_ticket(ticket: Ticket, *, into: Ticket, by) -> Ticket:
+    """并单: ``ticket`` is a duplicate of ``into``."""
+    if into.pk == ticket.pk:
+        raise InvalidInput(_("不能与自身并单"), details={"into": [_("不能是同一工单")]})
+    if into.state in {State.MERGED, State.DECLINED, State.WITHDRAWN}:
+        raise TransitionConflict(_("目标工单已结束，不能并入"), code="invalid_target", details={"into": [into.number]})
+    now = timezone.now()
+    return perform(ticket, "merge", by=by, apply=lambda t: t.merge(into=into, at=now), outcome=Outcome({"into": into.number}))
+
+
+def withdraw_ticket(ticket: Ticket, *, by, reason: str = "") -> Ticket:
+    """撤单, only before the reply."""
+    now = timezone.now()
+    return perform(ticket, "withdraw", by=by, apply=lambda t: t.withdraw(at=now), outcome=Outcome({"reason": (reason or "").strip()[:2000]}))
+
+
+# --- steps that are events, not transitions -----------------------------------
+def reveal_contact(ticket: Ticket, *, reason: str, by) -> TicketEvent:
+    """查看联系方式: a department user sees the citizen's name and phone; always logged."""
+    actor = as_actor(by)
+    reason = _required(reason, "reason", max_length=500)
+    if actor.user is None:
+        raise NotAllowed(_("需要登录"))
+    if ticket.confidential and actor.role == Role.DEPARTMENT and not actor.user.can_reveal_contact:
+        raise NotAllowed(_("诉求人要求保密，无权查看"), code="confidential")
+    with transaction.atomic():
+        return record_event(ticket, kind="ticket.contact_revealed", actor=actor, from_state=ticket.state, data={"reason": reason}, department=ticket.department)
+
+
+def add_note(ticket: Ticket, *, text: str, by, kind: str = "ticket.note") -> TicketEvent:
+    """An internal note on the timeline (never public)."""
+    actor = as_actor(by)
+    text = _required(text, "text")
+    with transaction.atomic():
+        return record_event(ticket, kind=kind, actor=actor, from_state=ticket.state, data={"text": text}, department=ticket.department)
+
+
+def exclude_from_kpis(ticket: Ticket, *, reason: str, by) -> Ticket:
+    """不纳入考核, with a reason; only supervisors decide it."""
+    actor = as_actor(by)
+    if actor.role != Role.SUPERVISOR:
+        raise NotAllowed(_("只有督办人员可以设置不纳入考核"))
+    reason = _required(reason, "reason", max_length=200)
+    with transaction.atomic():
+        Ticket.objects.filter(pk=ticket.pk).update(kpi_excluded=True, kpi_exclusion_reason=reason)
+        record_event(ticket, kind="ticket.kpi_excluded", actor=actor, from_state=ticket.state, data={"reason": reason}, department=ticket.department)
+    ticket.refresh_from_db()
+    return ticket

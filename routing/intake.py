@@ -1,0 +1,202 @@
+"""The one way a ticket is born, from any channel.
+
+A channel adapter (voice, SMS, chat, web form, Open311, the agent's console)
+turns what arrived into an ``IntakeRequest`` and calls ``register_ticket``.
+The channel's own id (a CallSid, a form token, an Open311 device token)
+makes a retry return the ticket it already created.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from routing import actions, effects, numbering, rules
+from routing.errors import InvalidInput
+from routing.models import Area, Attachment, Category, Citizen, Ticket, normalize_phone, phone_digest
+from routing.roles import SYSTEM, Actor, as_actor
+from routing.states import Channel, TicketType, Urgency
+
+log = logging.getLogger(__name__)
+
+MAX_DESCRIPTION = 8000
+
+
+@dataclass
+class IncomingFile:
+    name: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class IntakeRequest:
+    """What arrived, from whichever channel."""
+
+    channel: str
+    description: str
+    type: str = TicketType.HELP
+    channel_ref: str = ""
+    category: Category | None = None
+    urgency: str = Urgency.NORMAL
+    life_safety: bool = False
+    title: str = ""
+    address: str = ""
+    lat: Decimal | float | str | None = None
+    lng: Decimal | float | str | None = None
+    area: Area | None = None
+    citizen_name: str = ""
+    citizen_phone: str = ""
+    anonymous: bool = False
+    confidential: bool = False
+    attachments: list[IncomingFile] = field(default_factory=list)
+
+
+@dataclass
+class IntakeResult:
+    ticket: Ticket
+    created: bool
+
+
+def _coordinate(value, name: str, limit: int) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidInput(_("坐标格式不正确"), details={name: [_("须为数字")]}) from None
+    if not number.is_finite() or abs(number) > limit:
+        raise InvalidInput(_("坐标超出范围"), details={name: [_("超出范围")]})
+    return number.quantize(Decimal("0.000001"))
+
+
+def validate(request: IntakeRequest) -> IntakeRequest:
+    """Check an intake request completely before anything is written."""
+    errors: dict[str, list[str]] = {}
+    if request.channel not in Channel.values:
+        errors["channel"] = [_("未知渠道")]
+    if request.type not in TicketType.values:
+        errors["type"] = [_("未知诉求类型")]
+    if request.urgency not in Urgency.values:
+        errors["urgency"] = [_("未知紧急程度")]
+    request.description = (request.description or "").strip()
+    if not request.description:
+        errors["description"] = [_("请填写诉求内容")]
+    elif len(request.description) > MAX_DESCRIPTION:
+        errors["description"] = [_("诉求内容最多 %(n)d 字") % {"n": MAX_DESCRIPTION}]
+    request.title = (request.title or "").strip()[:200]
+    request.address = (request.address or "").strip()
+    if len(request.address) > 300:
+        errors["address"] = [_("地址最多 300 字")]
+    request.citizen_name = (request.citizen_name or "").strip()
+    if len(request.citizen_name) > 100:
+        errors["citizen.name"] = [_("姓名过长")]
+    phone = normalize_phone(request.citizen_phone)
+    if request.citizen_phone and not (5 <= len(phone) <= 15):
+        errors["citizen.phone"] = [_("电话号码格式不正确")]
+    request.citizen_phone = phone
+    if len(request.channel_ref) > 128:
+        errors["channel_ref"] = [_("渠道标识过长")]
+    if errors:
+        raise InvalidInput(_("登记信息有误"), details=errors)
+    request.lat = _coordinate(request.lat, "lat", 90)
+    request.lng = _coordinate(request.lng, "lng", 180)
+    if (request.lat is None) != (request.lng is None):
+        raise InvalidInput(_("经纬度须同时填写"), details={"lat": [_("须与经度同时填写")]})
+    return request
+
+
+def find_or_create_citizen(*, phone: str, name: str) -> Citizen | None:
+    """The citizen with this phone (by its digest), created on first contact."""
+    if not phone:
+        return None
+    digest = phone_digest(phone)
+    citizen = Citizen.objects.filter(phone_digest=digest).first()
+    if citizen is None:
+        try:
+            with transaction.atomic():
+                citizen = Citizen.objects.create(phone=phone, phone_digest=digest, name=name)
+        except IntegrityError:  # created by a concurrent registration
+            citizen = Citizen.objects.get(phone_digest=digest)
+    elif name and not citizen.name:
+        citizen.name = name
+        citizen.save(update_fields=["name"])
+    return citizen
+
+
+def find_by_channel_ref(channel: str, channel_ref: str) -> Ticket | None:
+    if not channel_ref:
+        return None
+    return Ticket.objects.filter(channel=channel, channel_ref=channel_ref).first()
+
+
+def register_ticket(request: IntakeRequest, *, by=None) -> IntakeResult:
+    """受理: create a ticket in ``registered`` (or return the one this channel id already made).
+
+    Proposes a department from the dispatch catalogue; a rule marked
+    automatic dispatches at once, by the system.
+    """
+    actor: Actor = as_actor(by) if by is not None else SYSTEM
+    request = validate(request)
+    existing = find_by_channel_ref(request.channel, request.channel_ref)
+    if existing is not None:
+        return IntakeResult(existing, created=False)
+    try:
+        with transaction.atomic():
+            ticket = _create(request, actor)
+    except IntegrityError:
+        # A retry of the same channel id raced us; the first one won.
+        existing = find_by_channel_ref(request.channel, request.channel_ref)
+        if existing is None:
+            raise
+        return IntakeResult(existing, created=False)
+    proposal_rule = ticket.proposed_rule
+    if proposal_rule is not None and proposal_rule.automatic:
+        ticket = actions.dispatch_ticket(ticket, department=ticket.proposed_department, by=SYSTEM, rule=proposal_rule)
+    return IntakeResult(ticket, created=True)
+
+
+def _create(request: IntakeRequest, actor: Actor) -> Ticket:
+    citizen = None if request.anonymous and not request.citizen_phone else find_or_create_citizen(phone=request.citizen_phone, name=request.citizen_name)
+    now = timezone.now()
+    ticket = Ticket(
+        number=numbering.next_number(now),
+        channel=request.channel,
+        channel_ref=request.channel_ref,
+        type=request.type,
+        category=request.category,
+        urgency=request.urgency,
+        life_safety=request.life_safety,
+        title=request.title or request.description[:40],
+        description=request.description,
+        address=request.address,
+        lat=request.lat,
+        lng=request.lng,
+        area=request.area,
+        citizen=citizen,
+        anonymous=request.anonymous,
+        confidential=request.confidential,
+        registered_by=actor.user,
+        registered_at=now,
+    )
+    proposal = rules.propose(ticket)
+    if proposal is not None:
+        ticket.proposed_department = proposal.department
+        ticket.proposed_rule = proposal.rule
+    ticket.save()
+    for incoming in request.attachments:
+        attachment = Attachment(ticket=ticket, original_name=incoming.name[:200], content_type=incoming.content_type, size=len(incoming.data))
+        attachment.file.save(incoming.name[-100:] or "file", ContentFile(incoming.data), save=False)
+        attachment.save()
+    data = {"channel": request.channel}
+    if proposal is not None:
+        data.update(proposed_department=proposal.department.pk, proposed_rule=proposal.rule.pk)
+    event = actions.record_event(ticket, kind="ticket.registered", actor=actor, data=data)
+    effects.after_transition(ticket, event, notify_citizen=["registered"])
+    return ticket

@@ -1,0 +1,269 @@
+"""The 12345 state machine: every transition of a ticket, declared with django-fsm.
+
+Transitions declare (source → target, condition, who may call them); their
+bodies only change fields. Deadlines, events and side effects are the
+business of the named functions in ``routing.actions``, which are the only
+callers of these methods.
+
+Permissions receive an ``routing.roles.Actor``. Department staff act only on
+tickets of their own department.
+"""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from django_fsm import RETURN_VALUE, transition
+
+from routing.roles import HOTLINE_ROLES, Actor, Role
+from routing.states import Satisfaction, State
+
+S = State
+
+
+# --- who may act ------------------------------------------------------------
+def _roles(*roles: str):
+    allowed = frozenset(roles)
+
+    def permission(ticket, actor: Actor) -> bool:
+        return actor.role in allowed
+
+    permission.roles = allowed  # read by the README's permission table
+    return permission
+
+
+def _handling_department(ticket, actor: Actor) -> bool:
+    """Staff of the department that has the ticket now (主办 or, after sub-dispatch, the unit)."""
+    return actor.role == Role.DEPARTMENT and actor.department is not None and actor.department.pk == ticket.department_id
+
+
+_handling_department.roles = frozenset({Role.DEPARTMENT})
+
+HOTLINE = _roles(*HOTLINE_ROLES)
+DISPATCH_DESK = _roles(Role.DISPATCHER, Role.SUPERVISOR)
+DISPATCH_OR_RULE = _roles(Role.DISPATCHER, Role.SUPERVISOR, Role.SYSTEM)
+FIRST_CONTACT = _roles(Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR)
+SUPERVISION = _roles(Role.SUPERVISOR)
+URGING = _roles(Role.SUPERVISOR, Role.DISPATCHER)
+CALLBACK = _roles(Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.CITIZEN, Role.SYSTEM)
+WITHDRAWAL = _roles(Role.CITIZEN, Role.AGENT)
+
+
+def _extension_approver(ticket, actor: Actor) -> bool:
+    """The first extension is the dispatcher's to approve; a further one needs a supervisor (higher approval)."""
+    if ticket.extension_count >= 1:
+        return actor.role == Role.SUPERVISOR
+    return actor.role in {Role.DISPATCHER, Role.SUPERVISOR}
+
+
+_extension_approver.roles = frozenset({Role.DISPATCHER, Role.SUPERVISOR})
+
+
+def _closer(ticket, actor: Actor) -> bool:
+    """Close after the callback; an unsatisfied ticket is closed as settled only by the dispatch desk."""
+    if ticket.satisfaction == Satisfaction.UNSATISFIED:
+        return actor.role in {Role.DISPATCHER, Role.SUPERVISOR}
+    return actor.role in {Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.SYSTEM}
+
+
+_closer.roles = frozenset({Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.SYSTEM})
+
+
+# --- conditions (no side effects) --------------------------------------------
+def within_return_window(ticket) -> bool:
+    """退单 only within the return window after dispatch (2 working days by default)."""
+    return ticket.return_until is None or timezone.now() <= ticket.return_until
+
+
+def no_extension_pending(ticket) -> bool:
+    return not ticket.extension_pending
+
+
+def extension_pending(ticket) -> bool:
+    return ticket.extension_pending
+
+
+def was_unsatisfied(ticket) -> bool:
+    return ticket.satisfaction == Satisfaction.UNSATISFIED
+
+
+class TicketMachine:
+    """Mixed into ``routing.models.Ticket``; the field is ``state``."""
+
+    @transition(field="state", source=S.REGISTERED, target=S.CLOSED, permission=FIRST_CONTACT)
+    def resolve(self, *, answer: str, at):
+        """直接办结: answered at first contact."""
+        self.resolution = answer
+        self.closed_at = at
+        self._clear_deadlines()
+
+    @transition(field="state", source=S.REGISTERED, target=S.DECLINED, permission=FIRST_CONTACT)
+    def decline(self, *, reason: str, at):
+        """不予受理: out of scope (or referred to 110/119/120/122)."""
+        self.decline_reason = reason
+        self.closed_at = at
+        self._clear_deadlines()
+
+    @transition(field="state", source=S.REGISTERED, target=S.DISPATCHED, permission=DISPATCH_OR_RULE)
+    def dispatch(self, *, department, at, accept_due, handle_due, return_until, warn_at):
+        """派单 to a lead department (assisting ones are set by the caller: a relation, not a field)."""
+        self.department = department
+        self.parent_department = None
+        self.dispatched_at = at
+        self.accepted_at = None
+        self.return_until = return_until
+        self.accept_due = accept_due
+        self.handle_due = handle_due
+        self._run_deadline(accept_due, warn_at)
+
+    @transition(field="state", source=[S.DISPATCHED, S.ACCEPTED], target=S.DISPATCHED, permission=_handling_department)
+    def sub_dispatch(self, *, unit, accept_due, warn_at):
+        """二级派单: a level-2 unit hands the ticket down to one of its own units."""
+        self.parent_department = self.department
+        self.department = unit
+        self.accepted_at = None
+        self.accept_due = accept_due
+        self._run_deadline(accept_due, warn_at)
+
+    @transition(field="state", source=S.DISPATCHED, target=S.ACCEPTED, permission=_handling_department)
+    def accept(self, *, at, warn_at):
+        """签收."""
+        self.accepted_at = at
+        self._run_deadline(self.handle_due, warn_at)
+
+    @transition(
+        field="state",
+        source=[S.DISPATCHED, S.ACCEPTED],
+        target=S.RETURN_REQUESTED,
+        permission=_handling_department,
+        conditions=[within_return_window],
+    )
+    def request_return(self, *, reason: str):
+        """退单申请, with a reason."""
+        self.return_from_state = self.state
+        self.return_reason = reason
+        self.extension_pending = False
+
+    @transition(field="state", source=S.RETURN_REQUESTED, target=S.REGISTERED, permission=DISPATCH_DESK)
+    def approve_return(self):
+        """退单 approved: back to the dispatcher's queue for re-dispatch."""
+        self.department = None
+        self.parent_department = None
+        self.return_from_state = ""
+        self._clear_deadlines()
+
+    @transition(field="state", source=S.RETURN_REQUESTED, target=RETURN_VALUE(S.DISPATCHED, S.ACCEPTED), permission=DISPATCH_DESK)
+    def reject_return(self):
+        """退单 rejected: back to the department, in the state it asked from."""
+        previous = self.return_from_state or S.DISPATCHED
+        self.return_from_state = ""
+        return previous
+
+    @transition(field="state", source=S.ACCEPTED, target=S.ACCEPTED, permission=_handling_department, conditions=[no_extension_pending])
+    def request_extension(self, *, days: int, reason: str):
+        """延期申请: the ticket keeps being handled while it is pending."""
+        self.extension_pending = True
+        self.extension_days = days
+        self.extension_reason = reason
+
+    @transition(field="state", source=S.ACCEPTED, target=S.ACCEPTED, permission=_extension_approver, conditions=[extension_pending])
+    def approve_extension(self, *, handle_due, warn_at):
+        self.extension_pending = False
+        self.extension_count += 1
+        self.handle_due = handle_due
+        self._run_deadline(handle_due, warn_at)
+
+    @transition(field="state", source=S.ACCEPTED, target=S.ACCEPTED, permission=DISPATCH_DESK, conditions=[extension_pending])
+    def reject_extension(self):
+        self.extension_pending = False
+
+    @transition(field="state", source=S.ACCEPTED, target=S.REPLIED, permission=_handling_department)
+    def reply(self, *, founded: bool, solved: bool, text: str, basis: str, at):
+        """答复: founded?, solved?, the public reply text and its policy basis."""
+        self.reply_founded = founded
+        self.reply_solved = solved
+        self.reply_text = text
+        self.reply_basis = basis
+        self.replied_at = at
+        self.extension_pending = False
+        self._clear_running_deadline()
+
+    @transition(field="state", source=S.REPLIED, target=S.REPLY_APPROVED, permission=DISPATCH_DESK)
+    def approve_reply(self):
+        """审核通过: the reply goes to the citizen, and the callback is due."""
+
+    @transition(field="state", source=S.REPLIED, target=S.ACCEPTED, permission=DISPATCH_DESK)
+    def reject_reply(self, *, warn_at):
+        """审核退回: a poor reply goes back to the department."""
+        self._run_deadline(self.handle_due, warn_at)
+
+    @transition(field="state", source=S.REPLY_APPROVED, target=S.RATED, permission=CALLBACK)
+    def callback(self, *, reached: bool, solved: bool | None, satisfaction: str):
+        """回访: reached?, solved?, how satisfied."""
+        self.callback_reached = reached
+        self.callback_solved = solved
+        self.satisfaction = satisfaction
+
+    @transition(field="state", source=S.RATED, target=S.ACCEPTED, permission=CALLBACK, conditions=[was_unsatisfied])
+    def reopen(self, *, handle_due, warn_at):
+        """不满意重办: back to the department; the second time puts it under supervision."""
+        self.unsatisfied_count += 1
+        if self.unsatisfied_count >= 2:
+            self.supervised = True
+        self.satisfaction = ""
+        self.reply_founded = self.reply_solved = None
+        self.replied_at = None
+        self.handle_due = handle_due
+        self._run_deadline(handle_due, warn_at)
+
+    @transition(field="state", source=S.RATED, target=S.CLOSED, permission=_closer)
+    def close(self, *, at):
+        """办结 / 归档."""
+        self.closed_at = at
+
+    @transition(field="state", source=[S.DISPATCHED, S.ACCEPTED, S.RETURN_REQUESTED, S.REPLIED], target=None, permission=URGING)
+    def urge(self):
+        """催办 (the state does not change)."""
+        self.urge_count += 1
+
+    @transition(field="state", source=[S.DISPATCHED, S.ACCEPTED, S.RETURN_REQUESTED, S.REPLIED, S.RATED], target=None, permission=SUPERVISION)
+    def supervise(self):
+        """督办 (the state does not change)."""
+        self.supervised = True
+
+    @transition(field="state", source=[S.REGISTERED, S.DISPATCHED], target=S.MERGED, permission=DISPATCH_DESK)
+    def merge(self, *, into, at):
+        """并单: this duplicate is handled as part of ``into``."""
+        self.merged_into = into
+        self.closed_at = at
+        self._clear_deadlines()
+
+    @transition(field="state", source=[S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.RETURN_REQUESTED], target=S.WITHDRAWN, permission=WITHDRAWAL)
+    def withdraw(self, *, at):
+        """撤单, by the citizen (or an agent on the phone for them), only before the reply."""
+        self.closed_at = at
+        self.extension_pending = False
+        self._clear_deadlines()
+
+    # --- field helpers for the bodies above ----------------------------------
+    def _run_deadline(self, due, warn_at):
+        """A new deadline starts running: its cards start afresh."""
+        self.due_at = due
+        self.warn_at = warn_at
+        self.yellow_card_at = None
+        self.red_card_at = None
+
+    def _clear_running_deadline(self):
+        self.due_at = None
+        self.warn_at = None
+
+    def _clear_deadlines(self):
+        self._clear_running_deadline()
+        self.accept_due = None
+        self.handle_due = None
+
+
+TRANSITIONS = [
+    "resolve", "decline", "dispatch", "sub_dispatch", "accept", "request_return", "approve_return", "reject_return",
+    "request_extension", "approve_extension", "reject_extension", "reply", "approve_reply", "reject_reply",
+    "callback", "reopen", "close", "urge", "supervise", "merge", "withdraw",
+]  # fmt: skip

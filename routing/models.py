@@ -1,0 +1,406 @@
+"""The ticket and its journey: people, places, departments, the Ticket and its timeline."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField
+
+from routing.machine import TicketMachine
+from routing.roles import Role
+from routing.states import Channel, Satisfaction, State, TicketType, Urgency
+
+
+class User(AbstractUser):
+    """A staff account: agent, dispatcher, department staff or supervisor."""
+
+    STAFF_ROLES = [(r.value, r.label) for r in (Role.AGENT, Role.DISPATCHER, Role.DEPARTMENT, Role.SUPERVISOR)]
+
+    role = models.CharField(_("角色"), max_length=16, choices=STAFF_ROLES, blank=True)
+    department = models.ForeignKey(
+        "routing.Department", verbose_name=_("所属单位"), null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
+    can_reveal_contact = models.BooleanField(_("可查看诉求人联系方式"), default=False)
+
+    class Meta:
+        verbose_name = _("工作人员")
+        verbose_name_plural = _("工作人员")
+
+
+class TreeNode(models.Model):
+    """A node of a tree stored with a materialized path, so a subtree is one prefix query."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    path = models.CharField(max_length=255, db_index=True, editable=False)
+    level = models.PositiveSmallIntegerField(editable=False, default=1)
+
+    class Meta:
+        abstract = True
+        ordering = ["path"]
+
+    def save(self, *args, **kwargs):
+        if self.pk is None:
+            super().save(*args, **kwargs)  # the path needs our own id
+            kwargs = {k: v for k, v in kwargs.items() if k != "force_insert"}
+        prefix = self.parent.path if self.parent_id else "/"
+        self.path = f"{prefix}{self.pk}/"
+        self.level = self.path.count("/") - 1
+        super().save(*args, **kwargs)
+
+    def ancestor_ids(self) -> list[int]:
+        """Own id and every ancestor's, from the root down."""
+        return [int(part) for part in self.path.strip("/").split("/") if part]
+
+    def full_name(self, separator: str = " › ") -> str:
+        names = dict(type(self).objects.filter(pk__in=self.ancestor_ids()).values_list("pk", "name"))
+        return separator.join(names[pk] for pk in self.ancestor_ids() if pk in names)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Category(TreeNode):
+    """诉求分类: three levels, e.g. 城乡建设 › 城市建设和市政管理 › 路灯."""
+
+    code = models.CharField(_("编码"), max_length=64, unique=True)
+
+    class Meta(TreeNode.Meta):
+        verbose_name = _("诉求分类")
+        verbose_name_plural = _("诉求分类")
+
+
+class Area(TreeNode):
+    """Place: city › district › street › grid cell (网格)."""
+
+    class Kind(models.TextChoices):
+        CITY = "city", _("市")
+        DISTRICT = "district", _("区")
+        STREET = "street", _("街道")
+        GRID = "grid", _("网格")
+
+    code = models.CharField(_("编码"), max_length=64, unique=True)
+    kind = models.CharField(_("层级"), max_length=16, choices=Kind.choices)
+
+    class Meta(TreeNode.Meta):
+        verbose_name = _("区域")
+        verbose_name_plural = _("区域")
+
+
+class Department(models.Model):
+    """承办单位: a bureau or company (level 2) or a unit below it (level 3)."""
+
+    code = models.SlugField(_("编码"), max_length=64, unique=True)
+    name = models.CharField(_("名称"), max_length=100, unique=True)
+    parent = models.ForeignKey("self", verbose_name=_("上级单位"), null=True, blank=True, on_delete=models.PROTECT, related_name="units")
+    area = models.ForeignKey(Area, verbose_name=_("辖区"), null=True, blank=True, on_delete=models.PROTECT)
+    active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("承办单位")
+        verbose_name_plural = _("承办单位")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def normalize_phone(raw: str) -> str:
+    """Digits only, without a +86 / 0086 country prefix; '' when nothing is left."""
+    digits = re.sub(r"\D", "", raw or "")
+    if digits.startswith("0086"):
+        digits = digits[4:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    return digits
+
+
+def phone_digest(phone: str) -> str:
+    """A keyed hash of a normalized phone: lookups by number without the number in queries or logs."""
+    key = settings.SECRET_KEY.encode()
+    return hmac.new(key, b"phone:" + normalize_phone(phone).encode(), hashlib.sha256).hexdigest()
+
+
+def mask_phone(phone: str) -> str:
+    if not phone:
+        return ""
+    if len(phone) <= 4:
+        return "*" * len(phone)
+    return phone[:3] + "*" * max(len(phone) - 7, 1) + phone[-4:]
+
+
+def mask_name(name: str) -> str:
+    if not name:
+        return ""
+    return name[0] + "*" * max(len(name) - 1, 1)
+
+
+class Citizen(models.Model):
+    """诉求人, found by phone. The number is looked up by its digest, never by itself."""
+
+    name = models.CharField(_("姓名"), max_length=100, blank=True)
+    phone = models.CharField(_("电话"), max_length=32, blank=True)
+    phone_digest = models.CharField(max_length=64, unique=True, null=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    anonymized_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("诉求人")
+        verbose_name_plural = _("诉求人")
+
+    def __str__(self) -> str:
+        return mask_name(self.name) or mask_phone(self.phone) or str(_("匿名"))
+
+
+class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
+    """工单: one model for every channel, moved only by the FSM transitions in ``routing.machine``."""
+
+    number = models.CharField(_("工单号"), max_length=20, unique=True, editable=False)
+    channel = models.CharField(_("来源渠道"), max_length=16, choices=Channel.choices)
+    channel_ref = models.CharField(_("渠道标识"), max_length=128, blank=True, help_text=_("The channel's own id, e.g. a Twilio CallSid."))
+    type = models.CharField(_("诉求类型"), max_length=16, choices=TicketType.choices)
+    category = models.ForeignKey(Category, verbose_name=_("分类"), null=True, blank=True, on_delete=models.PROTECT)
+    urgency = models.CharField(_("紧急程度"), max_length=16, choices=Urgency.choices, default=Urgency.NORMAL)
+    life_safety = models.BooleanField(_("涉及生命安全"), default=False)
+    title = models.CharField(_("标题"), max_length=200, blank=True)
+    description = models.TextField(_("诉求内容"), max_length=8000)
+    address = models.CharField(_("地址"), max_length=300, blank=True)
+    lat = models.DecimalField(_("纬度"), max_digits=9, decimal_places=6, null=True, blank=True)
+    lng = models.DecimalField(_("经度"), max_digits=9, decimal_places=6, null=True, blank=True)
+    area = models.ForeignKey(Area, verbose_name=_("区域"), null=True, blank=True, on_delete=models.PROTECT)
+    citizen = models.ForeignKey(Citizen, verbose_name=_("诉求人"), null=True, blank=True, on_delete=models.PROTECT, related_name="tickets")
+    anonymous = models.BooleanField(_("匿名"), default=False)
+    confidential = models.BooleanField(_("要求保密"), default=False)
+
+    state = FSMField(_("状态"), default=State.REGISTERED, choices=State.choices, protected=True, db_index=True)
+    registered_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+
+    proposed_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    proposed_rule = models.ForeignKey("routing.DispatchRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    department = models.ForeignKey(
+        Department, verbose_name=_("主办单位"), null=True, blank=True, on_delete=models.PROTECT, related_name="lead_tickets"
+    )
+    parent_department = models.ForeignKey(
+        Department, verbose_name=_("二级派单单位"), null=True, blank=True, on_delete=models.PROTECT, related_name="sub_dispatched_tickets"
+    )
+    assisting_departments = models.ManyToManyField(Department, verbose_name=_("协办单位"), blank=True, related_name="assisting_tickets")
+
+    registered_at = models.DateTimeField(_("受理时间"), default=timezone.now)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    replied_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    accept_due = models.DateTimeField(_("签收时限"), null=True, blank=True)
+    handle_due = models.DateTimeField(_("办结时限"), null=True, blank=True)
+    # The deadline that is running now (accept while dispatched, handle while being
+    # handled); queues sort by it and the sweep reads it, so it is indexed.
+    due_at = models.DateTimeField(null=True, blank=True)
+    warn_at = models.DateTimeField(null=True, blank=True, help_text=_("Yellow card point of due_at."))
+    yellow_card_at = models.DateTimeField(null=True, blank=True)
+    red_card_at = models.DateTimeField(null=True, blank=True)
+
+    return_until = models.DateTimeField(null=True, blank=True)
+    return_reason = models.TextField(blank=True)
+    return_from_state = models.CharField(max_length=24, blank=True)
+    extension_pending = models.BooleanField(_("延期审批中"), default=False)
+    extension_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    extension_reason = models.TextField(blank=True)
+    extension_count = models.PositiveSmallIntegerField(default=0)
+
+    reply_founded = models.BooleanField(_("诉求属实"), null=True, blank=True)
+    reply_solved = models.BooleanField(_("已解决"), null=True, blank=True)
+    reply_text = models.TextField(_("答复内容"), blank=True)
+    reply_basis = models.TextField(_("政策依据"), blank=True)
+    resolution = models.TextField(_("直接答复"), blank=True)
+
+    callback_reached = models.BooleanField(null=True, blank=True)
+    callback_solved = models.BooleanField(null=True, blank=True)
+    satisfaction = models.CharField(_("满意度"), max_length=24, choices=Satisfaction.choices, blank=True)
+    unsatisfied_count = models.PositiveSmallIntegerField(default=0)
+    supervised = models.BooleanField(_("督办中"), default=False)
+    urge_count = models.PositiveSmallIntegerField(default=0)
+    decline_reason = models.TextField(blank=True)
+    merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates")
+
+    kpi_excluded = models.BooleanField(_("不纳入考核"), default=False)
+    kpi_exclusion_reason = models.CharField(_("不纳入考核原因"), max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("工单")
+        verbose_name_plural = _("工单")
+        ordering = ["-registered_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "channel_ref"], condition=~Q(channel_ref=""), name="ticket_unique_channel_ref"),
+            models.CheckConstraint(condition=Q(kpi_excluded=False) | ~Q(kpi_exclusion_reason=""), name="ticket_kpi_exclusion_has_reason"),
+        ]
+        indexes = [
+            models.Index(fields=["department", "state", "due_at"], name="ticket_dept_queue"),
+            models.Index(fields=["parent_department", "state", "due_at"], name="ticket_parent_queue"),
+            models.Index(fields=["state", "due_at"], name="ticket_state_due"),
+            models.Index(fields=["citizen", "-registered_at"], name="ticket_citizen_recent"),
+            models.Index(fields=["state", "warn_at"], name="ticket_state_warn"),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_overdue(self) -> bool:
+        return self.due_at is not None and self.due_at < timezone.now() and self.state in State.running()
+
+    @property
+    def is_due_soon(self) -> bool:
+        now = timezone.now()
+        return self.warn_at is not None and self.warn_at <= now and not self.is_overdue and self.state in State.running()
+
+
+class Attachment(models.Model):
+    """A file a citizen attached; served only through a view that checks who asks."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to="attachments/%Y/%m/")
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+
+class TicketEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("TicketEvent rows are immutable: the timeline is append-only")
+
+    def delete(self):
+        raise TypeError("TicketEvent rows are immutable: the timeline is append-only")
+
+
+class TicketEvent(models.Model):
+    """One step of a ticket's timeline (append-only audit). Kinds are namespaced: ``ticket.dispatched``."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=48, db_index=True)
+    from_state = models.CharField(max_length=24, blank=True)
+    to_state = models.CharField(max_length=24, blank=True)
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_role = models.CharField(max_length=16)
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+    public = models.BooleanField(default=False, help_text=_("Shown on the citizen's tracking page."))
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = TicketEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("工单记录")
+        verbose_name_plural = _("工单记录")
+        indexes = [models.Index(fields=["ticket", "created_at"], name="event_ticket_time"), models.Index(fields=["kind", "created_at"], name="event_kind_time")]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise TypeError("TicketEvent rows are immutable: the timeline is append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("TicketEvent rows are immutable: the timeline is append-only")
+
+
+class DailySequence(models.Model):
+    """The last ticket number given out on a day (Asia/Shanghai)."""
+
+    day = models.DateField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+
+class DispatchRule(models.Model):
+    """派单目录: category subtree × area subtree × optional keywords → department."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    category = models.ForeignKey(Category, verbose_name=_("分类（含下级）"), null=True, blank=True, on_delete=models.CASCADE)
+    area = models.ForeignKey(Area, verbose_name=_("区域（含下级）"), null=True, blank=True, on_delete=models.CASCADE)
+    keywords = models.CharField(_("关键词"), max_length=300, blank=True, help_text=_("以空格或逗号分隔，任一命中即可"))
+    department = models.ForeignKey(Department, verbose_name=_("承办单位"), on_delete=models.CASCADE)
+    priority = models.IntegerField(_("优先级"), default=0)
+    automatic = models.BooleanField(_("自动派单"), default=False)
+    active = models.BooleanField(_("启用"), default=True)
+
+    class Meta:
+        ordering = ["-priority", "id"]
+        verbose_name = _("派单规则")
+        verbose_name_plural = _("派单规则")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def keyword_list(self) -> list[str]:
+        return [k for k in re.split(r"[\s,，、]+", self.keywords) if k]
+
+
+class DeadlinePolicy(models.Model):
+    """Time limits for a ticket type and urgency; missing rows fall back to DOMAIN.md's defaults."""
+
+    class Unit(models.TextChoices):
+        WORKING_DAYS = "working_days", _("工作日")
+        HOURS = "hours", _("小时")
+        MINUTES = "minutes", _("分钟")
+
+    type = models.CharField(_("诉求类型"), max_length=16, choices=TicketType.choices, blank=True, help_text=_("空 = 所有类型"))
+    urgency = models.CharField(_("紧急程度"), max_length=16, choices=Urgency.choices)
+    accept_limit = models.PositiveIntegerField(_("签收时限"))
+    accept_unit = models.CharField(max_length=16, choices=Unit.choices)
+    handle_limit = models.PositiveIntegerField(_("办结时限"))
+    handle_unit = models.CharField(max_length=16, choices=Unit.choices)
+
+    class Meta:
+        verbose_name = _("时限规则")
+        verbose_name_plural = _("时限规则")
+        constraints = [models.UniqueConstraint(fields=["type", "urgency"], name="deadline_policy_unique")]
+
+
+class CalendarOverride(models.Model):
+    """A local working-day exception on top of the State Council schedule."""
+
+    day = models.DateField(_("日期"), unique=True)
+    is_workday = models.BooleanField(_("是否工作日"))
+    note = models.CharField(_("说明"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("工作日调整")
+        verbose_name_plural = _("工作日调整")
+
+
+class OutboxMessage(models.Model):
+    """A side effect written in the same transaction as the change that caused it."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("待发送")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+        SKIPPED = "skipped", _("已跳过")
+
+    kind = models.CharField(max_length=48)
+    payload = models.JSONField(default=dict)
+    idempotency_key = models.CharField(max_length=160, unique=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("待发消息")
+        verbose_name_plural = _("待发消息")
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")]

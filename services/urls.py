@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("services.telephony.urls")),
+    path("", include("services.public.urls")),
+]
