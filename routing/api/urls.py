@@ -1,1 +1,17 @@
-urlpatterns: list = []
+from django.urls import path
+
+from routing.api import views
+
+urlpatterns = [
+    path("auth/token/", views.obtain_token, name="api-token"),
+    path("tickets/", views.TicketListCreate.as_view(), name="api-tickets"),
+    path("tickets/<str:number>/", views.TicketDetail.as_view(), name="api-ticket"),
+    path("tickets/<str:number>/events/", views.TicketEvents.as_view(), name="api-ticket-events"),
+    path("tickets/<str:number>/reveal/", views.TicketReveal.as_view(), name="api-ticket-reveal"),
+    path("tickets/<str:number>/<str:transition>/", views.TicketTransition.as_view(), name="api-ticket-transition"),
+    path("queues/mine/", views.MyQueue.as_view(), name="api-queue-mine"),
+    path("departments/", views.Departments.as_view(), name="api-departments"),
+    path("categories/", views.Categories.as_view(), name="api-categories"),
+    path("areas/", views.Areas.as_view(), name="api-areas"),
+    path("kpis/", views.Kpis.as_view(), name="api-kpis"),
+]

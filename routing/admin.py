@@ -1,0 +1,92 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from routing.models import (
+    Area, CalendarOverride, Category, DeadlinePolicy, Department, DispatchRule, OutboxMessage, Ticket, TicketEvent, User,
+)  # fmt: skip
+
+
+@admin.register(User)
+class StaffAdmin(UserAdmin):
+    fieldsets = [*UserAdmin.fieldsets, (_("热线角色"), {"fields": ["role", "department", "can_reveal_contact"]})]
+    list_display = ["username", "role", "department", "is_active"]
+    list_filter = ["role", "department", "is_active"]
+
+
+@admin.register(Department)
+class DepartmentAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "parent", "area", "active"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "parent", "level"]
+    search_fields = ["name", "code"]
+    list_filter = ["level"]
+
+
+@admin.register(Area)
+class AreaAdmin(admin.ModelAdmin):
+    list_display = ["name", "code", "kind", "parent"]
+    list_filter = ["kind"]
+    search_fields = ["name", "code"]
+
+
+@admin.register(DispatchRule)
+class DispatchRuleAdmin(admin.ModelAdmin):
+    """派单目录: dispatchers keep the catalogue here."""
+
+    list_display = ["name", "category", "area", "keywords", "department", "priority", "automatic", "active"]
+    list_filter = ["automatic", "active", "department"]
+    list_editable = ["priority", "automatic", "active"]
+    autocomplete_fields = ["category", "area", "department"]
+    search_fields = ["name", "keywords"]
+
+
+@admin.register(DeadlinePolicy)
+class DeadlinePolicyAdmin(admin.ModelAdmin):
+    list_display = ["type", "urgency", "accept_limit", "accept_unit", "handle_limit", "handle_unit"]
+
+
+@admin.register(CalendarOverride)
+class CalendarOverrideAdmin(admin.ModelAdmin):
+    list_display = ["day", "is_workday", "note"]
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TicketEvent)
+class TicketEventAdmin(ReadOnlyAdmin):
+    """The audit timeline: read only, for everyone."""
+
+    list_display = ["ticket", "kind", "from_state", "to_state", "actor", "actor_role", "department", "created_at"]
+    list_filter = ["kind", "actor_role"]
+    search_fields = ["ticket__number"]
+    list_select_related = ["ticket", "actor", "department"]
+
+
+@admin.register(Ticket)
+class TicketAdmin(ReadOnlyAdmin):
+    """Tickets change only through their workflow (the pages and the API), never by editing here."""
+
+    list_display = ["number", "channel", "type", "state", "department", "due_at", "registered_at"]
+    list_filter = ["state", "channel", "type", "urgency"]
+    search_fields = ["number"]
+    list_select_related = ["department"]
+
+
+@admin.register(OutboxMessage)
+class OutboxAdmin(ReadOnlyAdmin):
+    list_display = ["id", "kind", "status", "attempts", "next_attempt_at", "last_error", "created_at"]
+    list_filter = ["status", "kind"]

@@ -1,0 +1,240 @@
+"""Shapes of the REST API (API.md). Input serializers validate; the actions act."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from routing.models import Area, Category, Department, Ticket, TicketEvent, mask_name, mask_phone
+from routing.roles import HOTLINE_ROLES, Role
+from routing.states import Channel, Satisfaction, TicketType, Urgency
+
+
+class DepartmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Department
+        fields = ["id", "code", "name", "parent", "area", "active"]
+
+
+class CategorySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Category
+        fields = ["id", "code", "name", "parent", "level", "path"]
+
+
+class AreaSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Area
+        fields = ["id", "code", "name", "kind", "parent", "level", "path"]
+
+
+class DepartmentRefField(serializers.Field):
+    def to_representation(self, value):
+        return {"id": value.pk, "code": value.code, "name": value.name} if value else None
+
+
+def sees_contact(user) -> bool:
+    """Hotline roles see the citizen's contact; department staff see it masked (a reveal is logged)."""
+    return getattr(user, "role", "") in HOTLINE_ROLES
+
+
+class TicketSerializer(serializers.ModelSerializer):
+    category = serializers.SerializerMethodField()
+    area = serializers.SerializerMethodField()
+    citizen = serializers.SerializerMethodField()
+    department = DepartmentRefField(read_only=True)
+    parent_department = DepartmentRefField(read_only=True)
+    proposed_department = DepartmentRefField(read_only=True)
+    proposed_rule = serializers.SerializerMethodField()
+    assisting = serializers.SerializerMethodField()
+    state_display = serializers.CharField(source="get_state_display", read_only=True)
+    overdue = serializers.BooleanField(source="is_overdue", read_only=True)
+    due_soon = serializers.BooleanField(source="is_due_soon", read_only=True)
+    reply = serializers.SerializerMethodField()
+    merged_into = serializers.SlugRelatedField(slug_field="number", read_only=True)
+
+    class Meta:
+        model = Ticket
+        fields = [
+            "number", "channel", "type", "category", "urgency", "life_safety", "title", "description", "address", "lat", "lng",
+            "area", "citizen", "anonymous", "confidential", "state", "state_display", "department", "parent_department",
+            "assisting", "proposed_department", "proposed_rule", "registered_at", "dispatched_at", "accepted_at",
+            "replied_at", "closed_at", "accept_due", "handle_due", "due_at", "overdue", "due_soon", "yellow_card_at",
+            "red_card_at", "extension_pending", "extension_days", "extension_reason", "extension_count", "return_reason",
+            "reply", "resolution", "decline_reason", "callback_reached", "callback_solved", "satisfaction",
+            "unsatisfied_count", "supervised", "urge_count", "merged_into", "kpi_excluded", "kpi_exclusion_reason",
+        ]  # fmt: skip
+
+    def _viewer(self):
+        request = self.context.get("request")
+        return getattr(request, "user", None)
+
+    def get_category(self, ticket):
+        return {"id": ticket.category.pk, "name": ticket.category.name, "path": ticket.category.path} if ticket.category_id else None
+
+    def get_area(self, ticket):
+        return {"id": ticket.area.pk, "name": ticket.area.name, "kind": ticket.area.kind} if ticket.area_id else None
+
+    def get_proposed_rule(self, ticket):
+        return {"id": ticket.proposed_rule.pk, "name": ticket.proposed_rule.name} if ticket.proposed_rule_id else None
+
+    def get_assisting(self, ticket):
+        return [{"id": d.pk, "code": d.code, "name": d.name} for d in ticket.assisting_departments.all()]
+
+    def get_reply(self, ticket):
+        if ticket.replied_at is None and not ticket.reply_text:
+            return None
+        return {"founded": ticket.reply_founded, "solved": ticket.reply_solved, "text": ticket.reply_text, "basis": ticket.reply_basis}
+
+    def get_citizen(self, ticket):
+        citizen = ticket.citizen
+        if citizen is None:
+            return {"name": "", "phone": "", "anonymous": True, "masked": False}
+        if sees_contact(self._viewer()):
+            return {"name": citizen.name, "phone": citizen.phone, "anonymous": ticket.anonymous, "masked": False}
+        if ticket.confidential:
+            return {"name": "", "phone": "", "anonymous": ticket.anonymous, "masked": True, "confidential": True}
+        return {"name": mask_name(citizen.name), "phone": mask_phone(citizen.phone), "anonymous": ticket.anonymous, "masked": True}
+
+
+class TicketDetailSerializer(TicketSerializer):
+    available_transitions = serializers.SerializerMethodField()
+
+    class Meta(TicketSerializer.Meta):
+        fields = [*TicketSerializer.Meta.fields, "available_transitions"]
+
+    def get_available_transitions(self, ticket) -> list[str]:
+        from routing.actions import available_transitions
+
+        viewer = self._viewer()
+        return available_transitions(ticket, viewer) if viewer is not None else []
+
+
+class TicketEventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+    department = DepartmentRefField(read_only=True)
+
+    class Meta:
+        model = TicketEvent
+        fields = ["id", "kind", "from_state", "to_state", "actor", "actor_role", "department", "created_at", "data", "public"]
+
+    def get_actor(self, event):
+        return event.actor.get_username() if event.actor_id else event.actor_role
+
+
+# --- input --------------------------------------------------------------------
+class CitizenInput(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    anonymous = serializers.BooleanField(required=False, default=False)
+
+
+class TicketCreateInput(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=Channel.choices)
+    type = serializers.ChoiceField(choices=TicketType.choices)
+    category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.all(), required=False, allow_null=True)
+    urgency = serializers.ChoiceField(choices=Urgency.choices, required=False, default=Urgency.NORMAL)
+    life_safety = serializers.BooleanField(required=False, default=False)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    description = serializers.CharField(max_length=8000)
+    address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    lat = serializers.DecimalField(max_digits=9, decimal_places=6, required=False, allow_null=True, min_value=-90, max_value=90)
+    lng = serializers.DecimalField(max_digits=9, decimal_places=6, required=False, allow_null=True, min_value=-180, max_value=180)
+    area = serializers.PrimaryKeyRelatedField(queryset=Area.objects.all(), required=False, allow_null=True)
+    citizen = CitizenInput(required=False)
+    confidential = serializers.BooleanField(required=False, default=False)
+    channel_ref = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=4000)
+
+
+class OptionalReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class EmptyInput(serializers.Serializer):
+    pass
+
+
+class ResolveInput(serializers.Serializer):
+    answer = serializers.CharField(max_length=4000)
+
+
+class DispatchInput(serializers.Serializer):
+    department = serializers.SlugRelatedField(slug_field="code", queryset=Department.objects.filter(active=True))
+    assisting = serializers.SlugRelatedField(slug_field="code", queryset=Department.objects.filter(active=True), many=True, required=False, default=list)
+
+    def to_internal_value(self, data):
+        # Departments may be given by code or by id.
+        if isinstance(data, dict):
+            data = dict(data)
+            data["department"] = _department_code(data.get("department"))
+            if isinstance(data.get("assisting"), list):
+                data["assisting"] = [_department_code(v) for v in data["assisting"]]
+        return super().to_internal_value(data)
+
+
+def _department_code(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Department.objects.filter(pk=value).values_list("code", flat=True).first() or str(value)
+    return value
+
+
+class SubDispatchInput(serializers.Serializer):
+    unit = serializers.SlugRelatedField(slug_field="code", queryset=Department.objects.filter(active=True))
+
+
+class ExtensionInput(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=10)
+    reason = serializers.CharField(max_length=4000)
+
+
+class ReplyInput(serializers.Serializer):
+    founded = serializers.BooleanField()
+    solved = serializers.BooleanField()
+    text = serializers.CharField(max_length=8000)
+    basis = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+
+class CallbackInput(serializers.Serializer):
+    reached = serializers.BooleanField()
+    solved = serializers.BooleanField(required=False, allow_null=True, default=None)
+    satisfaction = serializers.ChoiceField(choices=Satisfaction.choices, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if attrs["reached"] and not attrs.get("satisfaction"):
+            raise serializers.ValidationError({"satisfaction": [_("已联系上诉求人时须填写满意度")]})
+        return attrs
+
+
+class MergeInput(serializers.Serializer):
+    into = serializers.SlugRelatedField(slug_field="number", queryset=Ticket.objects.all())
+
+
+class RevealInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=500)
+
+
+class KpiQuery(serializers.Serializer):
+    from_ = serializers.DateField(required=False)
+    to = serializers.DateField(required=False)
+    by = serializers.ChoiceField(choices=["department", "category", "area", "day", ""], required=False, default="")
+
+    def to_internal_value(self, data):
+        data = {**{k: v for k, v in data.items()}, "from_": data.get("from")}
+        data = {k: v for k, v in data.items() if v not in (None, "") or k == "by"}
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if attrs.get("from_") and attrs.get("to") and attrs["from_"] > attrs["to"]:
+            raise serializers.ValidationError({"from": [_("开始日期不能晚于结束日期")]})
+        return attrs
+
+
+ROLE_NAMES = {r.value: r.label for r in Role}

@@ -1,0 +1,258 @@
+"""REST endpoints for tickets, queues, reference data and KPIs (API.md).
+
+Views validate input and call one action or selector; they never change a
+ticket's fields themselves.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers as drf_serializers
+from rest_framework import status
+from rest_framework.authtoken.models import Token
+from rest_framework.decorators import api_view, permission_classes, throttle_classes
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
+from rest_framework.views import APIView
+
+from routing import accounts, actions, kpis, selectors
+from routing.api import serializers as s
+from routing.errors import NotAllowed, NotFound
+from routing.intake import IntakeRequest, register_ticket
+from routing.models import Area, Category, Department, Ticket
+from routing.roles import HOTLINE_ROLES, Role
+from routing.states import State
+
+
+class StaffOnly(IsAuthenticated):
+    """Signed-in users with a staff role."""
+
+    def has_permission(self, request, view):
+        return super().has_permission(request, view) and bool(getattr(request.user, "role", ""))
+
+
+class LoginThrottle(AnonRateThrottle):
+    rate = "30/min"
+    scope = "login"
+
+
+@extend_schema(
+    request=inline_serializer("TokenRequest", {"username": drf_serializers.CharField(), "password": drf_serializers.CharField()}),
+    responses={200: inline_serializer("TokenResponse", {"token": drf_serializers.CharField()})},
+)
+@api_view(["POST"])
+@permission_classes([AllowAny])
+@throttle_classes([LoginThrottle])
+def obtain_token(request):
+    """Exchange a username and password for an API token; repeated failures lock the account for a while."""
+    username = str(request.data.get("username", "")).strip()[:150]
+    password = str(request.data.get("password", ""))[:256]
+    if not username or not password:
+        return Response({"error": {"code": "invalid", "message": _("请输入用户名和密码"), "details": {}}}, status=400)
+    if accounts.is_locked(username):
+        return Response({"error": {"code": "locked", "message": _("登录失败次数过多，账号已临时锁定，请稍后再试"), "details": {}}}, status=403)
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        accounts.record_failure(username)
+        return Response({"error": {"code": "invalid_credentials", "message": _("用户名或密码错误"), "details": {}}}, status=401)
+    accounts.clear_failures(username)
+    token, _created = Token.objects.get_or_create(user=user)
+    return Response({"token": token.key})
+
+
+def _ticket_for(request, number: str) -> Ticket:
+    """The ticket if this user may see it; 404 otherwise (no hint that it exists)."""
+    return get_object_or_404(selectors.with_related(selectors.visible_tickets(request.user)), number=number)
+
+
+class TicketListCreate(ListAPIView):
+    permission_classes = [StaffOnly]
+    serializer_class = s.TicketSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("state", str), OpenApiParameter("department", str), OpenApiParameter("category", int),
+            OpenApiParameter("overdue", bool), OpenApiParameter("q", str),
+        ]
+    )  # fmt: skip
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        tickets = selectors.visible_tickets(self.request.user)
+        params = self.request.query_params
+        if state := params.get("state"):
+            tickets = tickets.filter(state__in=[v for v in state.split(",") if v in State.values])
+        if department := params.get("department"):
+            match = Q(department__code=department)
+            if department.isdigit():
+                match |= Q(department_id=int(department))
+            tickets = tickets.filter(match)
+        if (category := params.get("category")) and category.isdigit():
+            node = Category.objects.filter(pk=int(category)).first()
+            tickets = tickets.filter(category__path__startswith=node.path) if node else tickets.none()
+        if params.get("overdue") in {"true", "1"}:
+            tickets = tickets.filter(state__in=State.running(), due_at__lt=timezone.now())
+        if q := params.get("q", "").strip()[:200]:
+            tickets = tickets.filter(Q(number__icontains=q) | Q(description__icontains=q) | Q(address__icontains=q) | Q(title__icontains=q))
+        return selectors.with_related(tickets).order_by("-registered_at", "-id")
+
+    @extend_schema(request=s.TicketCreateInput, responses={201: s.TicketDetailSerializer, 200: s.TicketDetailSerializer})
+    def post(self, request):
+        """Register a ticket (agents, dispatchers, supervisors)."""
+        if request.user.role not in HOTLINE_ROLES:
+            raise NotAllowed(_("只有热线工作人员可以登记工单"))
+        data = s.TicketCreateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        citizen = v.get("citizen") or {}
+        result = register_ticket(
+            IntakeRequest(
+                channel=v["channel"], type=v["type"], category=v.get("category"), urgency=v["urgency"], life_safety=v["life_safety"],
+                title=v["title"], description=v["description"], address=v["address"], lat=v.get("lat"), lng=v.get("lng"),
+                area=v.get("area"), citizen_name=citizen.get("name", ""), citizen_phone=citizen.get("phone", ""),
+                anonymous=citizen.get("anonymous", False), confidential=v["confidential"], channel_ref=v["channel_ref"],
+            ),
+            by=request.user,
+        )  # fmt: skip
+        ticket = selectors.with_related(Ticket.objects.filter(pk=result.ticket.pk)).get()
+        body = s.TicketDetailSerializer(ticket, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+class TicketDetail(APIView):
+    permission_classes = [StaffOnly]
+
+    @extend_schema(responses=s.TicketDetailSerializer)
+    def get(self, request, number: str):
+        ticket = _ticket_for(request, number)
+        return Response(s.TicketDetailSerializer(ticket, context={"request": request}).data)
+
+
+class TicketEvents(ListAPIView):
+    permission_classes = [StaffOnly]
+    serializer_class = s.TicketEventSerializer
+    pagination_class = None
+
+    def get_queryset(self):
+        ticket = _ticket_for(self.request, self.kwargs["number"])
+        events = selectors.timeline(ticket)
+        if self.request.user.role == Role.DEPARTMENT and ticket.confidential:
+            events = events.exclude(kind="ticket.contact_revealed")
+        return events
+
+
+# transition name → (input serializer, call(ticket, data, user) → ticket)
+TRANSITIONS = {
+    "resolve": (s.ResolveInput, lambda t, d, u: actions.resolve_ticket(t, answer=d["answer"], by=u)),
+    "decline": (s.ReasonInput, lambda t, d, u: actions.decline_ticket(t, reason=d["reason"], by=u)),
+    "dispatch": (s.DispatchInput, lambda t, d, u: actions.dispatch_ticket(t, department=d["department"], assisting=d["assisting"], by=u)),
+    "sub_dispatch": (s.SubDispatchInput, lambda t, d, u: actions.sub_dispatch_ticket(t, unit=d["unit"], by=u)),
+    "accept": (s.EmptyInput, lambda t, d, u: actions.accept_ticket(t, by=u)),
+    "request_return": (s.ReasonInput, lambda t, d, u: actions.request_return(t, reason=d["reason"], by=u)),
+    "approve_return": (s.EmptyInput, lambda t, d, u: actions.approve_return(t, by=u)),
+    "reject_return": (s.ReasonInput, lambda t, d, u: actions.reject_return(t, reason=d["reason"], by=u)),
+    "request_extension": (s.ExtensionInput, lambda t, d, u: actions.request_extension(t, days=d["days"], reason=d["reason"], by=u)),
+    "approve_extension": (s.EmptyInput, lambda t, d, u: actions.approve_extension(t, by=u)),
+    "reject_extension": (s.OptionalReasonInput, lambda t, d, u: actions.reject_extension(t, reason=d["reason"], by=u)),
+    "reply": (s.ReplyInput, lambda t, d, u: actions.reply_ticket(t, founded=d["founded"], solved=d["solved"], text=d["text"], basis=d["basis"], by=u)),
+    "approve_reply": (s.EmptyInput, lambda t, d, u: actions.approve_reply(t, by=u)),
+    "reject_reply": (s.ReasonInput, lambda t, d, u: actions.reject_reply(t, reason=d["reason"], by=u)),
+    "callback": (s.CallbackInput, lambda t, d, u: actions.callback_ticket(t, reached=d["reached"], solved=d["solved"], satisfaction=d["satisfaction"], by=u)),
+    "reopen": (s.ReasonInput, lambda t, d, u: actions.reopen_ticket(t, reason=d["reason"], by=u)),
+    "urge": (s.NoteInput, lambda t, d, u: actions.urge_ticket(t, note=d["note"], by=u)),
+    "supervise": (s.NoteInput, lambda t, d, u: actions.supervise_ticket(t, note=d["note"], by=u)),
+    "merge": (s.MergeInput, lambda t, d, u: actions.merge_ticket(t, into=d["into"], by=u)),
+    "withdraw": (s.OptionalReasonInput, lambda t, d, u: actions.withdraw_ticket(t, reason=d["reason"], by=u)),
+    "close": (s.EmptyInput, lambda t, d, u: actions.close_ticket(t, by=u)),
+}
+
+
+class TicketTransition(APIView):
+    """``POST /api/v1/tickets/{number}/{transition}/``: 200 with the ticket; 400 / 403 / 404 / 409 otherwise."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(request=None, responses=s.TicketDetailSerializer)
+    def post(self, request, number: str, transition: str):
+        if transition not in TRANSITIONS:
+            raise NotFound(_("没有名为「%(name)s」的操作") % {"name": transition[:50]}, code="unknown_transition")
+        ticket = _ticket_for(request, number)
+        input_class, call = TRANSITIONS[transition]
+        data = input_class(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        if transition == "merge" and not selectors.visible_tickets(request.user).filter(pk=data.validated_data["into"].pk).exists():
+            raise NotFound(_("目标工单不存在"))
+        call(ticket, data.validated_data, request.user)
+        fresh = selectors.with_related(Ticket.objects.filter(pk=ticket.pk)).get()
+        return Response(s.TicketDetailSerializer(fresh, context={"request": request}).data)
+
+
+class TicketReveal(APIView):
+    """``POST /api/v1/tickets/{number}/reveal/ {"reason"}``: the citizen's contact, logged as an event."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(request=s.RevealInput, responses=inline_serializer("Contact", {"name": drf_serializers.CharField(), "phone": drf_serializers.CharField()}))
+    def post(self, request, number: str):
+        ticket = _ticket_for(request, number)
+        data = s.RevealInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        actions.reveal_contact(ticket, reason=data.validated_data["reason"], by=request.user)
+        citizen = ticket.citizen
+        return Response({"name": citizen.name if citizen else "", "phone": citizen.phone if citizen else ""})
+
+
+class MyQueue(ListAPIView):
+    """What the calling user should work on next, ordered by deadline."""
+
+    permission_classes = [StaffOnly]
+    serializer_class = s.TicketSerializer
+
+    def get_queryset(self):
+        return selectors.queue_for(self.request.user)
+
+
+class Departments(ListAPIView):
+    permission_classes = [StaffOnly]
+    serializer_class = s.DepartmentSerializer
+    queryset = Department.objects.all().order_by("code")
+    pagination_class = None
+
+
+class Categories(ListAPIView):
+    permission_classes = [StaffOnly]
+    serializer_class = s.CategorySerializer
+    queryset = Category.objects.all().order_by("path")
+    pagination_class = None
+
+
+class Areas(ListAPIView):
+    permission_classes = [StaffOnly]
+    serializer_class = s.AreaSerializer
+    queryset = Area.objects.all().order_by("path")
+    pagination_class = None
+
+
+class Kpis(APIView):
+    """``GET /api/v1/kpis/?from=&to=&by=department|category|area|day`` (supervisors and dispatchers)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str), OpenApiParameter("by", str)])
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+            raise NotAllowed(_("只有督办和派单人员可以查看考核指标"))
+        query = s.KpiQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        report = kpis.compute(start=v.get("from_"), end=v.get("to"), by=v.get("by") or None)
+        return Response(report)
+

@@ -1,0 +1,247 @@
+"""Demo data for 示范市: areas, departments, the category tree, staff, dispatch rules, tickets.
+
+Idempotent: every row is found by a stable key before it is created, so
+running the loader twice changes nothing. Never run in production.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from django.db import transaction
+
+from routing import actions
+from routing.intake import IntakeRequest, find_by_channel_ref, register_ticket
+from routing.models import Area, Category, Department, DispatchRule, Ticket, User
+from routing.roles import Role
+from routing.states import Channel, Satisfaction, TicketType, Urgency
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+DEMO_PASSWORD = "demo-12345"
+
+DISTRICTS = {
+    "东城区": ["东华街道", "安定街道", "龙潭街道"],
+    "西城区": ["西长街道", "月坛街道", "金融街街道"],
+    "南湖区": ["南湖街道", "湖滨街道", "新桥街道"],
+    "北山区": ["北山街道", "青龙街道", "石门街道"],
+    "高新区": ["科创街道", "软件园街道", "未来城街道"],
+}
+DISTRICT_CODES = {"东城区": "dongcheng", "西城区": "xicheng", "南湖区": "nanhu", "北山区": "beishan", "高新区": "gaoxin"}
+
+DEPARTMENTS = [
+    ("zhujian", "市住房和城乡建设局"), ("chengguan", "市城市管理局"), ("jiaotong", "市交通运输局"),
+    ("shengtai", "市生态环境局"), ("renshe", "市人力资源和社会保障局"), ("weijian", "市卫生健康委员会"),
+    ("jiaoyu", "市教育局"), ("shichang", "市市场监督管理局"), ("gongan", "市公安局"), ("shuiwu", "市水务集团"),
+    ("gongdian", "示范供电公司"), ("ranqi", "示范燃气公司"), ("yibao", "市医疗保障局"),
+    ("gongjijin", "市住房公积金管理中心"), ("minzheng", "市民政局"),
+]  # fmt: skip
+
+USERS = [
+    ("agent", Role.AGENT, None, "小王"),
+    ("dispatcher", Role.DISPATCHER, None, "老李"),
+    ("supervisor", Role.SUPERVISOR, None, "张督办"),
+    ("zhujian", Role.DEPARTMENT, "zhujian", "住建联络员"),
+    ("chengguan", Role.DEPARTMENT, "chengguan", "城管联络员"),
+]
+
+# (name, level-1 category or None, keywords, department code, priority, automatic)
+RULES = [
+    ("城乡建设归住建", "城乡建设", "", "zhujian", 10, False),
+    ("市政管理归城管", "城乡建设/城市建设和市政管理", "", "chengguan", 20, False),
+    ("路灯井盖占道归城管", None, "路灯 井盖 占道 摊贩 违建 违章搭建 渣土 垃圾", "chengguan", 30, False),
+    ("交通运输", "交通运输", "", "jiaotong", 10, False),
+    ("环境保护", "环境保护", "", "shengtai", 10, False),
+    ("噪音油烟归生态环境", None, "噪音 油烟 异味 废气 排污", "shengtai", 25, False),
+    ("劳动和社会保障", "劳动和社会保障", "", "renshe", 10, False),
+    ("拖欠工资", None, "拖欠工资 欠薪 讨薪", "renshe", 35, False),
+    ("卫生计生", "卫生计生", "", "weijian", 10, False),
+    ("医保归医保局", None, "医保 医疗保险 异地就医 报销", "yibao", 40, False),
+    ("教育文体", "教育文体", "", "jiaoyu", 10, False),
+    ("商贸旅游", "商贸旅游", "", "shichang", 10, False),
+    ("消费投诉", None, "退费 预付卡 假冒 食品安全 消费", "shichang", 30, False),
+    ("政法", "政法", "", "gongan", 10, False),
+    ("民政", "民政", "", "minzheng", 10, False),
+    ("公积金", None, "公积金", "gongjijin", 40, False),
+    ("停水自动派水务", None, "停水 水压 自来水 爆管", "shuiwu", 50, True),
+    ("停电自动派供电", None, "停电 断电 电压不稳", "gongdian", 50, True),
+    ("燃气自动派燃气公司", None, "燃气 煤气 天然气", "ranqi", 50, True),
+]
+
+
+def _leaf_codes() -> list[tuple[str, str, str, str]]:
+    """(l1, l2, l3, code) rows of the category CSV, with stable codes from the file's order."""
+    rows = []
+    index: dict[tuple, int] = {}
+    with open(FIXTURES / "categories.csv", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            l1, l2, l3 = row["level1"].strip(), row["level2"].strip(), row["level3"].strip()
+            i1 = index.setdefault((l1,), len([k for k in index if len(k) == 1]) + 1)
+            i2 = index.setdefault((l1, l2), len([k for k in index if len(k) == 2 and k[0] == l1]) + 1)
+            i3 = index.setdefault((l1, l2, l3), len([k for k in index if len(k) == 3 and k[:2] == (l1, l2)]) + 1)
+            rows.append((l1, l2, l3, f"{i1:02d}{i2:02d}{i3:02d}"))
+    return rows
+
+
+def load_categories() -> int:
+    created = 0
+    nodes: dict[str, Category] = {c.code: c for c in Category.objects.all()}
+
+    def node(code: str, name: str, parent: Category | None) -> Category:
+        nonlocal created
+        if code not in nodes:
+            nodes[code] = Category.objects.create(code=code, name=name, parent=parent)
+            created += 1
+        return nodes[code]
+
+    for l1, l2, l3, code in _leaf_codes():
+        top = node(code[:2], l1, None)
+        mid = node(code[:4], l2, top)
+        if l3:
+            node(code, l3, mid)
+    return created
+
+
+def load_areas() -> dict[str, Area]:
+    city, _ = Area.objects.get_or_create(code="shifan", defaults={"name": "示范市", "kind": Area.Kind.CITY})
+    areas = {"示范市": city}
+    for district, streets in DISTRICTS.items():
+        dcode = DISTRICT_CODES[district]
+        d, _ = Area.objects.get_or_create(code=dcode, defaults={"name": district, "kind": Area.Kind.DISTRICT, "parent": city})
+        areas[district] = d
+        for i, street in enumerate(streets, start=1):
+            s, _ = Area.objects.get_or_create(code=f"{dcode}-{i}", defaults={"name": street, "kind": Area.Kind.STREET, "parent": d})
+            areas[street] = s
+            for g in (1, 2):
+                Area.objects.get_or_create(code=f"{dcode}-{i}-{g}", defaults={"name": f"{street}第{g}网格", "kind": Area.Kind.GRID, "parent": s})
+    return areas
+
+
+def load_departments(areas: dict[str, Area]) -> dict[str, Department]:
+    departments = {}
+    for code, name in DEPARTMENTS:
+        departments[code], _ = Department.objects.get_or_create(code=code, defaults={"name": name, "area": areas["示范市"]})
+    for district, streets in DISTRICTS.items():
+        dcode = DISTRICT_CODES[district]
+        gov, _ = Department.objects.get_or_create(code=f"{dcode}-gov", defaults={"name": f"{district}人民政府", "area": areas[district]})
+        departments[gov.code] = gov
+        for i, street in enumerate(streets, start=1):
+            unit, _ = Department.objects.get_or_create(
+                code=f"{dcode}-{i}-office", defaults={"name": f"{district}{street}办事处", "parent": gov, "area": areas[street]}
+            )
+            departments[unit.code] = unit
+        # District branches of the city bureaus that the demo staff work with (level 3, for sub-dispatch).
+        for parent_code, suffix in (("chengguan", "城市管理执法大队"), ("zhujian", "住房和城乡建设服务中心")):
+            unit, _ = Department.objects.get_or_create(
+                code=f"{parent_code}-{dcode}", defaults={"name": f"{district}{suffix}", "parent": departments[parent_code], "area": areas[district]}
+            )
+            departments[unit.code] = unit
+    return departments
+
+
+def load_users(departments: dict[str, Department]) -> dict[str, User]:
+    users = {}
+    for username, role, department_code, first_name in USERS:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User(username=username, role=role, first_name=first_name, department=departments.get(department_code) if department_code else None)
+            user.set_password(DEMO_PASSWORD)
+            user.is_staff = role in {Role.SUPERVISOR, Role.DISPATCHER}  # they keep the dispatch catalogue in the admin
+            user.save()
+            if user.is_staff:
+                from django.contrib.auth.models import Permission
+
+                user.user_permissions.set(Permission.objects.filter(content_type__app_label="routing", codename__endswith="dispatchrule"))
+        users[username] = user
+    return users
+
+
+def load_rules(departments: dict[str, Department]) -> None:
+    for name, category_path, keywords, department_code, priority, automatic in RULES:
+        if DispatchRule.objects.filter(name=name).exists():
+            continue
+        category = None
+        if category_path:
+            parent = None
+            for part in category_path.split("/"):
+                category = Category.objects.get(name=part, parent=parent)
+                parent = category
+        DispatchRule.objects.create(
+            name=name, category=category, keywords=keywords, department=departments[department_code], priority=priority, automatic=automatic
+        )
+
+
+# Where each demo ticket ends up (cycled over the messages).
+_JOURNEYS = ["registered", "dispatched", "accepted", "replied", "reply_approved", "closed", "registered", "dispatched", "accepted", "rated_unsatisfied"]
+
+
+def _walk(ticket: Ticket, journey: str, users: dict[str, User], departments: dict[str, Department]) -> Ticket:
+    if journey == "registered" or ticket.state != "registered":
+        return ticket
+    department = ticket.proposed_department or departments["zhujian"]
+    # The demo department logins work in 住建 and 城管: route most demo tickets there.
+    if department.code not in {"zhujian", "chengguan"}:
+        department = departments["chengguan" if ticket.pk % 2 else "zhujian"]
+    staff = users["zhujian"] if department.code == "zhujian" else users["chengguan"]
+    ticket = actions.dispatch_ticket(ticket, department=department, by=users["dispatcher"])
+    if journey == "dispatched":
+        return ticket
+    ticket = actions.accept_ticket(ticket, by=staff)
+    if journey == "accepted":
+        return ticket
+    ticket = actions.reply_ticket(ticket, founded=True, solved=True, text="经现场核实，已安排相关单位处理完毕，感谢您对城市管理工作的支持。", basis="《示范市城市管理条例》", by=staff)
+    if journey == "replied":
+        return ticket
+    ticket = actions.approve_reply(ticket, by=users["dispatcher"])
+    if journey == "reply_approved":
+        return ticket
+    if journey == "closed":
+        return actions.callback_ticket(ticket, reached=True, solved=True, satisfaction=Satisfaction.SATISFIED, by=users["agent"])
+    return actions.callback_ticket(ticket, reached=True, solved=False, satisfaction=Satisfaction.UNSATISFIED, by=users["agent"])
+
+
+def load_tickets(users: dict[str, User], departments: dict[str, Department], areas: dict[str, Area], *, count: int = 40) -> int:
+    created = 0
+    districts = list(DISTRICTS)
+    with open(FIXTURES / "citizen_messages.jsonl", encoding="utf-8") as fh:
+        messages = [json.loads(line) for line in fh if line.strip()][:count]
+    for i, message in enumerate(messages):
+        ref = f"demo:{message['id']}"
+        if find_by_channel_ref(Channel.WEB if i % 3 else Channel.PHONE, ref):
+            continue
+        category = Category.objects.filter(name=message.get("category"), parent=None).first()
+        district = districts[i % len(districts)]
+        streets = DISTRICTS[district]
+        result = register_ticket(
+            IntakeRequest(
+                channel=Channel.WEB if i % 3 else Channel.PHONE,
+                channel_ref=ref,
+                type=[TicketType.COMPLAINT, TicketType.HELP, TicketType.INQUIRY, TicketType.SUGGESTION, TicketType.REPORT][i % 5],
+                category=category,
+                urgency=Urgency.URGENT if i % 11 == 5 else Urgency.NORMAL,
+                title=message["subject"][:200],
+                description=message["text"][:8000],
+                address=f"示范市{district}{streets[i % len(streets)]}",
+                area=areas[streets[i % len(streets)]],
+                citizen_name=["张女士", "李先生", "王先生", "赵女士", "陈先生"][i % 5],
+                citizen_phone=f"1380000{i:04d}",
+                confidential=i % 7 == 3,
+            ),
+            by=users["agent"],
+        )
+        created += int(result.created)
+        _walk(result.ticket, _JOURNEYS[i % len(_JOURNEYS)], users, departments)
+    return created
+
+
+@transaction.atomic
+def load() -> dict[str, int]:
+    """Load (or complete) the demo city; returns counts of what exists."""
+    categories = load_categories()
+    areas = load_areas()
+    departments = load_departments(areas)
+    users = load_users(departments)
+    load_rules(departments)
+    tickets = load_tickets(users, departments, areas)
+    return {"categories_created": categories, "tickets_created": tickets, "tickets": Ticket.objects.count(), "departments": Department.objects.count()}
