@@ -180,11 +180,11 @@ def dispatch_ticket(ticket: Ticket, *, department: Department, assisting: Iterab
 
 def sub_dispatch_ticket(ticket: Ticket, *, unit: Department, by) -> Ticket:
     """二级派单 to a unit under the department that has the ticket."""
-    if unit.parent_id != ticket.department_id or not unit.active:
-        raise InvalidInput(_("只能派给本单位的下级单位"), details={"unit": [_("不是本单位的下级单位")]})
     now = timezone.now()
 
     def apply(t: Ticket):
+        if unit.parent_id != t.department_id or not unit.active:
+            raise InvalidInput(_("只能派给本单位的下级单位"), details={"unit": [_("不是本单位的下级单位")]})
         due = deadlines.for_dispatch(t, at=now)
         t.sub_dispatch(unit=unit, accept_due=due.accept_due, warn_at=due.accept_warn)
 

@@ -91,12 +91,13 @@ def for_dispatch(ticket, *, at: dt.datetime, calendar: WorkingCalendar | None = 
     calendar = calendar or WorkingCalendar()
     policy = policy_for(ticket.type, ticket.urgency)
     accept_limit = LIFE_SAFETY_ACCEPT if ticket.life_safety else policy.accept
-    accept_due = accept_limit.after(at, calendar)
     handle_due = policy.handle.after(at, calendar)
+    # Accepting never gets longer than handling (紧急: 1 working day to accept, 24 h to handle).
+    accept_due = min(accept_limit.after(at, calendar), handle_due)
     return DispatchDeadlines(
         accept_due=accept_due,
         accept_warn=accept_limit.warn_point(at, accept_due, calendar),
-        handle_due=max(handle_due, accept_due),
+        handle_due=handle_due,
         handle_warn=policy.handle.warn_point(at, handle_due, calendar),
         return_until=RETURN_WINDOW.after(at, calendar),
     )

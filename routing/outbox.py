@@ -59,6 +59,10 @@ def register_handler(kind: str, handler: Handler) -> None:
     _handlers[kind] = handler
 
 
+def unregister_handler(kind: str) -> None:
+    _handlers.pop(kind, None)
+
+
 def handler_for(kind: str) -> Handler | None:
     return _handlers.get(kind)
 
