@@ -152,7 +152,9 @@ def load_users(departments: dict[str, Department]) -> dict[str, User]:
             if user.is_staff:
                 from django.contrib.auth.models import Permission
 
-                user.user_permissions.set(Permission.objects.filter(content_type__app_label="routing", codename__endswith="dispatchrule"))
+                # The catalogue itself, and read access to what its rules point at.
+                codenames = ["add_dispatchrule", "change_dispatchrule", "delete_dispatchrule", "view_dispatchrule", "view_category", "view_area", "view_department"]
+                user.user_permissions.set(Permission.objects.filter(content_type__app_label="routing", codename__in=codenames))
         users[username] = user
     return users
 

@@ -56,6 +56,7 @@ def _extension_approver(ticket, actor: Actor) -> bool:
 
 
 _extension_approver.roles = frozenset({Role.DISPATCHER, Role.SUPERVISOR})
+_extension_approver.note = "a second extension: supervisor only"
 
 
 def _closer(ticket, actor: Actor) -> bool:
@@ -66,6 +67,7 @@ def _closer(ticket, actor: Actor) -> bool:
 
 
 _closer.roles = frozenset({Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.SYSTEM})
+_closer.note = "unsatisfied: dispatcher or supervisor only (settled)"
 
 
 # --- conditions (no side effects) --------------------------------------------
