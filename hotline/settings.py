@@ -140,6 +140,19 @@ if any(_twilio_values) and not all(_twilio_values):
 if TWILIO_ACCOUNT_SID and not (TWILIO_ACCOUNT_SID.startswith("AC") and len(TWILIO_ACCOUNT_SID) == 34):
     raise ImproperlyConfigured("TWILIO_ACCOUNT_SID: expected 'AC' followed by 32 characters")
 TELEPHONY_ENABLED = all(_twilio_values)
+TWILIO_API_BASE_URL = env.url("TWILIO_API_BASE_URL", schemes={"http", "https"})  # tests only: a local Twilio API
+TWILIO_HTTP_TIMEOUT = env.integer("TWILIO_HTTP_TIMEOUT", 10, minimum=1)
+TWILIO_API_KEY_SID = env.get("TWILIO_API_KEY_SID")
+TWILIO_API_KEY_SECRET = env.get("TWILIO_API_KEY_SECRET")
+TWILIO_TWIML_APP_SID = env.get("TWILIO_TWIML_APP_SID")
+TWILIO_AGENT_TOKEN_TTL = env.integer("TWILIO_AGENT_TOKEN_TTL", 3600, minimum=60)
+TWILIO_SAY_VOICE = env.get("TWILIO_SAY_VOICE", "Polly.Zhiyu")
+TWILIO_SAY_LANGUAGE = env.get("TWILIO_SAY_LANGUAGE", "cmn-CN")
+TWILIO_GATHER_LANGUAGE = env.get("TWILIO_GATHER_LANGUAGE", "cmn-Hans-CN")
+HOTLINE_SERVICE_HOURS = env.get("HOTLINE_SERVICE_HOURS", "00:00-24:00")
+HOTLINE_QUEUE_NAME = env.get("HOTLINE_QUEUE_NAME", "hotline")
+HOTLINE_QUEUE_MAX_WAIT = env.integer("HOTLINE_QUEUE_MAX_WAIT", 120, minimum=1)
+HOTLINE_VOICEMAIL_MAX_LENGTH = env.integer("HOTLINE_VOICEMAIL_MAX_LENGTH", 120, minimum=1)
 # Webhook signatures are checked always, unless explicitly turned off.
 TWILIO_VALIDATE_SIGNATURES = env.boolean("TWILIO_VALIDATE_SIGNATURES", True)
 USE_X_FORWARDED_HOST = env.boolean("USE_X_FORWARDED_HOST", False)
@@ -187,6 +200,12 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
+# frontend.assets.VendorFinder serves the few npm files the pages use (vendor/...).
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "frontend.assets.VendorFinder",
+]
 NODE_MODULES_DIR = BASE_DIR / "frontend" / "node_modules"
 SERVE_STATIC = env.boolean("SERVE_STATIC", True)
 

@@ -6,3 +6,13 @@ class TelephonyConfig(AppConfig):
     name = "services.telephony"
     label = "telephony"
     verbose_name = _("电话与短信")
+
+    def ready(self) -> None:
+        from routing import kpis, outbox
+        from services.telephony import conf, screen_pop, sms
+        from services.telephony.kpis import answer_rate
+
+        conf.check()
+        outbox.register_handler("citizen.notify", sms.deliver_citizen_notify)
+        outbox.register_handler(screen_pop.OUTBOX_KIND, screen_pop.deliver)
+        kpis.register_provider("answer_rate", answer_rate)
