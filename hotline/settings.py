@@ -232,6 +232,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+OPEN311_JURISDICTION_ID = env.get("OPEN311_JURISDICTION_ID", "shifan.gov.cn")
+
 # --- Hotline policy (defaults from DOMAIN.md; cities override in the admin) ---
 OUTBOX_MAX_ATTEMPTS = env.integer("OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
 WORKER_POLL_SECONDS = env.integer("WORKER_POLL_SECONDS", 2, minimum=1)

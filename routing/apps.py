@@ -7,5 +7,10 @@ class RoutingConfig(AppConfig):
     verbose_name = _("工单流转")
 
     def ready(self) -> None:
+        from django.conf import settings
+
         from routing import effects  # noqa: F401  registers the live-update outbox handler
+        from routing import periodic, sweep
+
+        periodic.register("sweep", sweep.run, every_seconds=settings.SWEEP_INTERVAL_SECONDS)
 

@@ -24,6 +24,9 @@ class SweepResult:
     yellow: int = 0
     red: int = 0
 
+    def __bool__(self) -> bool:
+        return bool(self.yellow or self.red)
+
 
 def _deadline_name(ticket: Ticket) -> str:
     return "accept" if ticket.state == State.DISPATCHED else "handle"

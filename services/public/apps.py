@@ -6,3 +6,12 @@ class PublicDeskConfig(AppConfig):
     name = "services.public"
     label = "public_desk"
     verbose_name = _("网上受理")
+
+    def ready(self) -> None:
+        from datetime import timedelta
+
+        from routing import periodic
+        from services.public import chat
+
+        # Chats nobody has written in for an hour end, and their transcript goes on the ticket.
+        periodic.register("chat.close_idle", lambda: chat.close_idle(idle_for=timedelta(minutes=60)), every_seconds=300)

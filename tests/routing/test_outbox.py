@@ -127,3 +127,18 @@ def test_registration_and_approved_reply_text_the_citizen(ticket_in):
     ticket = ticket_in("reply_approved")
     templates = sorted(OutboxMessage.objects.filter(kind="citizen.notify", payload__ticket_id=ticket.pk).values_list("payload__template", flat=True))
     assert templates == ["registered", "reply", "survey"]
+
+
+@pytest.mark.django_db
+def test_the_worker_runs_the_sweep_and_registered_jobs(ticket_in):
+    from routing import periodic
+
+    ran = []
+    periodic.register("test.job", lambda: ran.append(1) or "did it", every_seconds=3600)
+    try:
+        results = periodic.run_due(force=True)
+        again = periodic.run_due()
+    finally:
+        periodic.unregister("test.job")
+    assert results["test.job"] == "did it" and "sweep" in results
+    assert "test.job" not in again and ran == [1]

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from routing import outbox, sweep
+from routing import outbox, periodic
 
 
 class Command(BaseCommand):
@@ -24,15 +24,12 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         worker = outbox.worker_name()
-        last_sweep = 0.0
         self.stdout.write(f"worker {worker} started")
         while not self.stopping:
             close_old_connections()
-            if time.monotonic() - last_sweep >= settings.SWEEP_INTERVAL_SECONDS or once:
-                cards = sweep.run()
-                last_sweep = time.monotonic()
-                if cards.yellow or cards.red:
-                    self.stdout.write(f"sweep: {cards.yellow} yellow, {cards.red} red")
+            for name, result in periodic.run_due(force=once).items():
+                if result:
+                    self.stdout.write(f"{name}: {result}")
             try:
                 stats = outbox.run_once(worker=worker, limit=batch)
             except Exception as exc:  # the database may be briefly away; keep the worker alive
