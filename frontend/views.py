@@ -1,14 +1,19 @@
-"""Pages: sign-in and the home page that sends each role to its workspace."""
+"""Pages: sign-in, the home page that sends each role to its workspace, and a ticket's own page."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from routing import accounts
+from frontend import cards, timeline
+from frontend.navigation import workspaces_for
+from routing import accounts, actions, selectors
 
 
 class LockoutAuthenticationForm(AuthenticationForm):
@@ -40,4 +45,29 @@ class LoginView(auth_views.LoginView):
 
 
 def home(request):
-    return render(request, "frontend/home.html")
+    """The citizen portal's front door; signed-in staff also get the links to their workspaces."""
+    return render(request, "frontend/home.html", {"workspaces": workspaces_for(request.user)})
+
+
+@login_required
+def ticket_detail(request, number: str):
+    """工单详情: everything this user may see of one ticket, its timeline and the steps they may take (404 if not visible)."""
+    if not getattr(request.user, "role", ""):
+        raise PermissionDenied
+    ticket = selectors.with_related(selectors.visible_tickets(request.user)).filter(number=number).first()
+    if ticket is None:
+        raise Http404
+    events = cards.visible_events(ticket, request.user, selectors.timeline(ticket))
+    card = cards.Card(
+        ticket=ticket,
+        forms=cards.actionforms.forms_for(ticket, request.user),
+        contact=cards.contact_for(ticket, request.user),
+        timeline=timeline.rows(events),
+    )
+    context = {
+        "card": card,
+        "ticket": ticket,
+        "duplicates": ticket.duplicates.all().order_by("registered_at"),
+        "available": actions.available_transitions(ticket, request.user),
+    }
+    return render(request, "frontend/ticket.html", context)

@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("routing.api.urls")),
     path("api/v1/knowledge/", include("knowledge.urls")),
+    path("knowledge/", include("knowledge.page_urls")),
     path("", include("services.urls")),
     path("", include("frontend.urls")),
 ]

@@ -16,11 +16,14 @@ from channels.layers import get_channel_layer
 from routing import groups, outbox
 from routing.models import OutboxMessage, Ticket, TicketEvent
 from routing.roles import Role
+from routing.states import State
 
 
 def audience(ticket: Ticket) -> list[str]:
     """The groups that see a ticket's queue entry change."""
     names = [groups.role(Role.DISPATCHER), groups.role(Role.SUPERVISOR), groups.ticket(ticket.number)]
+    if ticket.state in {State.REPLY_APPROVED, State.RATED}:
+        names.append(groups.role(Role.AGENT))  # the agents' callback queue
     for department_id in (ticket.department_id, ticket.parent_department_id):
         if department_id:
             names.append(groups.department(department_id))

@@ -1,0 +1,127 @@
+"""The forms of the steps a user may take on a ticket, for the workspaces and the ticket page.
+
+Each available transition (``routing.actions.available_transitions``) becomes
+an ``ActionForm``: its label, the fields its API body needs and how the page's
+script types them. The forms post to ``/api/v1/tickets/{number}/{transition}/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext_lazy as _
+
+from routing import actions
+from routing.models import Department, Ticket, User
+from routing.states import Satisfaction
+
+LABELS = {
+    "resolve": _("直接办结"), "decline": _("不予受理"), "dispatch": _("派单"), "sub_dispatch": _("二级派单"),
+    "accept": _("签收"), "request_return": _("申请退单"), "approve_return": _("同意退单"), "reject_return": _("驳回退单"),
+    "request_extension": _("申请延期"), "approve_extension": _("同意延期"), "reject_extension": _("驳回延期"),
+    "reply": _("答复"), "approve_reply": _("审核通过"), "reject_reply": _("退回答复"), "callback": _("回访"),
+    "reopen": _("重办"), "close": _("办结"), "urge": _("催办"), "supervise": _("督办"), "merge": _("并单"),
+    "withdraw": _("撤单"),
+}  # fmt: skip
+
+# The order buttons appear in: the usual next step first, refusals last.
+ORDER = [
+    "accept", "dispatch", "reply", "approve_reply", "approve_return", "approve_extension", "callback", "close", "resolve",
+    "sub_dispatch", "request_extension", "urge", "supervise", "reopen", "merge", "request_return", "reject_reply",
+    "reject_return", "reject_extension", "decline", "withdraw",
+]  # fmt: skip
+# Steps that are a single click; the others open a small form.
+ONE_CLICK = {"accept", "approve_return", "approve_extension", "approve_reply", "close"}
+# Steps that undo or refuse something are drawn as secondary buttons.
+SECONDARY = {"decline", "reject_return", "reject_extension", "reject_reply", "withdraw", "request_return", "merge"}
+
+
+@dataclass
+class Field:
+    """One input of an action form; ``kind`` tells the template and ``type`` the script (text, int, bool, list)."""
+
+    name: str
+    label: str
+    kind: str = "textarea"  # textarea, text, number, select, multiselect, yesno
+    type: str = "text"
+    required: bool = True
+    choices: list[tuple[str, str]] = field(default_factory=list)
+    initial: str = ""
+    maxlength: int = 4000
+
+
+@dataclass
+class ActionForm:
+    name: str
+    label: str
+    fields: list[Field]
+    one_click: bool
+    secondary: bool
+
+
+def _reason(label=_("理由"), required=True) -> Field:
+    return Field("reason", str(label), required=required)
+
+
+def lead_departments() -> list[tuple[str, str]]:
+    """Active level-2 departments (bureaus, district governments, companies): the ones a ticket is dispatched to."""
+    return [(d.code, d.name) for d in Department.objects.filter(active=True, parent__isnull=True).order_by("code")]
+
+
+def fields_for(name: str, ticket: Ticket, user: User, *, departments: list[tuple[str, str]] | None = None) -> list[Field]:
+    """The inputs transition ``name`` needs, with sensible initial values for ``ticket``."""
+    yes_no = [("true", str(_("是"))), ("false", str(_("否")))]
+    if name == "resolve":
+        return [Field("answer", str(_("答复内容")))]
+    if name in {"decline", "request_return", "reject_return", "reject_reply", "reopen"}:
+        return [_reason()]
+    if name in {"reject_extension", "withdraw"}:
+        return [_reason(required=False)]
+    if name == "dispatch":
+        choices = departments if departments is not None else lead_departments()
+        initial = ticket.proposed_department.code if ticket.proposed_department_id else ""
+        return [
+            Field("department", str(_("主办单位")), kind="select", choices=choices, initial=initial),
+            Field("assisting", str(_("协办单位（可多选）")), kind="multiselect", type="list", required=False, choices=choices),
+        ]
+    if name == "sub_dispatch":
+        units = Department.objects.filter(parent_id=ticket.department_id, active=True).order_by("code")
+        return [Field("unit", str(_("下级单位")), kind="select", choices=[(u.code, u.name) for u in units])]
+    if name == "request_extension":
+        return [Field("days", str(_("延期工作日数（1–10）")), kind="number", type="int", initial="3"), _reason()]
+    if name == "reply":
+        return [
+            Field("founded", str(_("诉求是否属实")), kind="yesno", type="bool", choices=yes_no),
+            Field("solved", str(_("是否已解决")), kind="yesno", type="bool", choices=yes_no),
+            Field("text", str(_("答复内容（市民可见）")), maxlength=8000),
+            Field("basis", str(_("政策依据")), required=False),
+        ]
+    if name == "callback":
+        return [
+            Field("reached", str(_("是否联系上诉求人")), kind="yesno", type="bool", choices=yes_no, initial="true"),
+            Field("solved", str(_("诉求是否解决")), kind="yesno", type="bool", required=False, choices=[("", str(_("未知"))), *yes_no]),
+            Field("satisfaction", str(_("满意度")), kind="select", required=False, choices=[("", "—"), *[(v, str(label)) for v, label in Satisfaction.choices]]),
+        ]
+    if name in {"urge", "supervise"}:
+        return [Field("note", str(_("说明")), required=False, maxlength=2000)]
+    if name == "merge":
+        return [Field("into", str(_("并入工单号")), kind="text", maxlength=20)]
+    return []
+
+
+def forms_for(ticket: Ticket, user: User, *, only: set[str] | None = None, departments: list[tuple[str, str]] | None = None) -> list[ActionForm]:
+    """An ``ActionForm`` for every step ``user`` may take on ``ticket`` now (limited to ``only`` when given)."""
+    result = []
+    for name in sorted(actions.available_transitions(ticket, user), key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
+        if name not in LABELS or (only is not None and name not in only):
+            continue
+        result.append(
+            ActionForm(
+                name=name,
+                label=str(LABELS[name]),
+                fields=fields_for(name, ticket, user, departments=departments),
+                one_click=name in ONE_CLICK,
+                secondary=name in SECONDARY,
+            )
+        )
+    return result

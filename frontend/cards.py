@@ -1,0 +1,71 @@
+"""What a workspace shows for one ticket: the ticket, the steps this user may take, contact, timeline."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from routing.models import Ticket, TicketEvent, User, mask_name, mask_phone
+from routing.roles import HOTLINE_ROLES, Role
+
+from frontend import actionforms, timeline
+
+
+@dataclass
+class Contact:
+    """The citizen's contact as this user may see it; ``can_reveal`` offers the logged reveal."""
+
+    name: str
+    phone: str
+    masked: bool
+    confidential: bool
+    anonymous: bool
+    can_reveal: bool
+
+
+@dataclass
+class Card:
+    ticket: Ticket
+    forms: list = field(default_factory=list)
+    contact: Contact | None = None
+    timeline: list = field(default_factory=list)
+    duplicates: list = field(default_factory=list)
+
+
+def contact_for(ticket: Ticket, user: User) -> Contact:
+    """Hotline roles see the contact; department staff see it masked (a reveal is logged), or nothing if confidential."""
+    citizen = ticket.citizen
+    name, phone = (citizen.name, citizen.phone) if citizen else ("", "")
+    if user.role in HOTLINE_ROLES:
+        return Contact(name, phone, masked=False, confidential=ticket.confidential, anonymous=ticket.anonymous, can_reveal=False)
+    if ticket.confidential:
+        return Contact("", "", masked=True, confidential=True, anonymous=ticket.anonymous, can_reveal=bool(citizen and user.can_reveal_contact))
+    return Contact(mask_name(name), mask_phone(phone), masked=True, confidential=False, anonymous=ticket.anonymous, can_reveal=citizen is not None)
+
+
+def visible_events(ticket: Ticket, user: User, events):
+    """Department staff do not learn who looked at a confidential citizen's contact."""
+    if user.role == Role.DEPARTMENT and ticket.confidential:
+        return [e for e in events if e.kind != "ticket.contact_revealed"]
+    return list(events)
+
+
+def build(tickets, user: User, *, with_timeline: bool = False, only: set[str] | None = None) -> list[Card]:
+    """Cards for a list of tickets: forms and contact for each, timelines in one extra query."""
+    tickets = list(tickets)
+    departments = actionforms.lead_departments()
+    events = defaultdict(list)
+    if with_timeline and tickets:
+        for event in TicketEvent.objects.filter(ticket__in=tickets).select_related("actor", "department").order_by("created_at", "id"):
+            events[event.ticket_id].append(event)
+    cards = []
+    for ticket in tickets:
+        cards.append(
+            Card(
+                ticket=ticket,
+                forms=actionforms.forms_for(ticket, user, only=only, departments=departments),
+                contact=contact_for(ticket, user),
+                timeline=timeline.rows(visible_events(ticket, user, events[ticket.pk])) if with_timeline else [],
+            )
+        )
+    return cards

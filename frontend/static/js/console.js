@@ -1,0 +1,355 @@
+// The agent console: screen pop, cascading category and area pickers, knowledge suggestions
+// while the description is typed, and registering a ticket that is either resolved at first
+// contact or left for dispatch — without leaving the page.
+(function () {
+  "use strict";
+  var H = window.Hotline;
+  var form = document.getElementById("register-form");
+  if (!form || !H) { return; }
+  var fmsg = form.dataset;
+
+  function readJSON(id) {
+    var el = document.getElementById(id);
+    try { return el ? JSON.parse(el.textContent) : []; } catch (e) { return []; }
+  }
+
+  function newToken() {
+    if (window.crypto && crypto.getRandomValues) {
+      var bytes = new Uint8Array(12);
+      crypto.getRandomValues(bytes);
+      return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+    }
+    return String(Date.now()) + Math.random().toString(16).slice(2);
+  }
+
+  // --- cascading pickers over a tree [{id, name, children}] ------------------------------
+  function cascade(selects, tree) {
+    function fill(level, nodes) {
+      var select = selects[level];
+      select.textContent = "";
+      var blank = document.createElement("option");
+      blank.value = "";
+      blank.textContent = "—";
+      select.appendChild(blank);
+      (nodes || []).forEach(function (node) {
+        var option = document.createElement("option");
+        option.value = String(node.id);
+        option.textContent = node.name;
+        select.appendChild(option);
+      });
+      select.disabled = !(nodes && nodes.length);
+      for (var next = level + 1; next < selects.length; next++) {
+        selects[next].textContent = "";
+        selects[next].disabled = true;
+      }
+    }
+    function children(level) {
+      var nodes = tree;
+      for (var i = 0; i < level; i++) {
+        var id = selects[i].value;
+        var node = nodes.filter(function (n) { return String(n.id) === id; })[0];
+        if (!node) { return []; }
+        nodes = node.children;
+      }
+      return nodes;
+    }
+    selects.forEach(function (select, level) {
+      select.addEventListener("change", function () {
+        if (level + 1 < selects.length) { fill(level + 1, children(level + 1)); }
+      });
+    });
+    fill(0, tree);
+    return {
+      value: function () {
+        for (var i = selects.length - 1; i >= 0; i--) {
+          if (selects[i].value) { return parseInt(selects[i].value, 10); }
+        }
+        return null;
+      },
+      set: function (ids) {
+        fill(0, tree);
+        ids.forEach(function (id, level) {
+          if (level >= selects.length) { return; }
+          selects[level].value = String(id);
+          if (level + 1 < selects.length) { fill(level + 1, children(level + 1)); }
+        });
+      },
+      reset: function () { fill(0, tree); }
+    };
+  }
+
+  var categoryTree = readJSON("category-tree");
+  var areaTree = readJSON("area-tree");
+  var categories = cascade([document.getElementById("cat-1"), document.getElementById("cat-2"), document.getElementById("cat-3")], categoryTree);
+  var areas = cascade([document.getElementById("area-1"), document.getElementById("area-2"), document.getElementById("area-3")], areaTree);
+
+  // The category search: every node as "A › B › C" in a datalist; picking one sets the cascade.
+  var paths = {};
+  (function walk(nodes, trail) {
+    nodes.forEach(function (node) {
+      var ids = trail.ids.concat([node.id]);
+      var label = trail.names.concat([node.name]).join(" › ");
+      paths[label] = ids;
+      walk(node.children || [], { ids: ids, names: trail.names.concat([node.name]) });
+    });
+  })(categoryTree, { ids: [], names: [] });
+  var datalist = document.getElementById("cat-options");
+  Object.keys(paths).forEach(function (label) {
+    var option = document.createElement("option");
+    option.value = label;
+    datalist.appendChild(option);
+  });
+  var search = document.getElementById("cat-search");
+  search.addEventListener("change", function () {
+    var ids = paths[search.value.trim()];
+    if (ids) { categories.set(ids); }
+  });
+
+  // --- knowledge suggestions --------------------------------------------------------------
+  var panel = document.getElementById("suggestions");
+  var smsg = panel.dataset;
+  var statusLine = document.getElementById("suggest-status");
+  var articleList = document.getElementById("suggest-articles");
+  var ticketList = document.getElementById("suggest-tickets");
+  var description = document.getElementById("reg-description");
+  var answer = document.getElementById("reg-answer");
+  var phoneInput = document.getElementById("reg-phone");
+  var suggestTimer = null;
+  var lastText = null;
+  var sequence = 0;
+
+  // Search highlights are HTML-escaped text with <em> around matches: rebuild them from
+  // text nodes and <em> only, so nothing else in a snippet can become markup.
+  function highlighted(html) {
+    var out = document.createElement("span");
+    var doc = new DOMParser().parseFromString("<body>" + (html || "") + "</body>", "text/html");
+    (function copy(from, to) {
+      Array.prototype.forEach.call(from.childNodes, function (node) {
+        if (node.nodeType === 3) { to.appendChild(document.createTextNode(node.nodeValue)); }
+        else if (node.nodeType === 1) {
+          if (node.tagName === "EM") { var em = document.createElement("em"); copy(node, em); to.appendChild(em); }
+          else { copy(node, to); }
+        }
+      });
+    })(doc.body, out);
+    return out;
+  }
+
+  function useAsAnswer(text) {
+    answer.value = answer.value ? answer.value + "\n" + text : text;
+    answer.focus();
+  }
+
+  function articleItem(a) {
+    var li = document.createElement("li");
+    li.className = "hit article";
+    var title = document.createElement("strong");
+    title.textContent = a.title;
+    li.appendChild(title);
+    if (a.stale) { var stale = document.createElement("span"); stale.className = "badge yellow"; stale.textContent = smsg.msgStale; li.appendChild(stale); }
+    var meta = document.createElement("span");
+    meta.className = "muted meta";
+    meta.textContent = [a.category, a.department, a.valid_until ? smsg.msgValidUntil + " " + a.valid_until : ""].filter(Boolean).join(" · ");
+    li.appendChild(meta);
+    var snippet = highlighted(a.highlight);
+    snippet.className = "snippet";
+    li.appendChild(snippet);
+    var use = document.createElement("button");
+    use.type = "button";
+    use.className = "secondary small";
+    use.textContent = smsg.msgUse;
+    use.addEventListener("click", function () {
+      H.api("GET", "/api/v1/knowledge/articles/" + encodeURIComponent(a.id) + "/").then(function (result) {
+        var text = snippet.textContent;
+        if (result.ok && result.data && result.data.body_html) {
+          text = new DOMParser().parseFromString(result.data.body_html, "text/html").body.textContent.trim();
+        }
+        useAsAnswer(a.title + "：" + text);
+      });
+    });
+    li.appendChild(use);
+    return li;
+  }
+
+  function ticketItem(t) {
+    var li = document.createElement("li");
+    li.className = "hit ticket";
+    var link = document.createElement("a");
+    link.href = "/tickets/" + encodeURIComponent(t.number) + "/";
+    link.textContent = t.number;
+    li.appendChild(link);
+    li.appendChild(document.createTextNode(" " + (t.title || "")));
+    var meta = document.createElement("span");
+    meta.className = "muted meta";
+    meta.textContent = [t.category, t.department].filter(Boolean).join(" · ");
+    li.appendChild(meta);
+    if (t.answer) {
+      var ans = document.createElement("p");
+      ans.className = "snippet pre";
+      ans.textContent = t.answer;
+      li.appendChild(ans);
+      var use = document.createElement("button");
+      use.type = "button";
+      use.className = "secondary small";
+      use.textContent = smsg.msgUse;
+      use.addEventListener("click", function () { useAsAnswer(t.answer); });
+      li.appendChild(use);
+    }
+    return li;
+  }
+
+  function suggest() {
+    var text = description.value.trim();
+    if (text === lastText) { return; }
+    lastText = text;
+    var mine = ++sequence;
+    if (text.length < 2) {
+      articleList.textContent = "";
+      ticketList.textContent = "";
+      statusLine.textContent = smsg.msgEmpty;
+      panel.dataset.state = "empty";
+      return;
+    }
+    panel.setAttribute("aria-busy", "true");
+    H.api("POST", panel.dataset.api, { text: text, phone: phoneInput.value.trim() }).then(function (result) {
+      if (mine !== sequence) { return; }  // a newer request is on its way
+      panel.setAttribute("aria-busy", "false");
+      articleList.textContent = "";
+      ticketList.textContent = "";
+      if (!result.ok || !result.data) {
+        statusLine.textContent = smsg.msgUnavailable;
+        panel.dataset.state = "unavailable";
+        lastText = null;  // try again on the next keystroke
+        return;
+      }
+      var articles = result.data.articles || [];
+      var similar = result.data.similar_tickets || [];
+      articles.forEach(function (a) { articleList.appendChild(articleItem(a)); });
+      similar.forEach(function (t) { ticketList.appendChild(ticketItem(t)); });
+      statusLine.textContent = articles.length || similar.length ? "" : smsg.msgNone;
+      panel.dataset.state = articles.length || similar.length ? "results" : "none";
+    });
+  }
+
+  description.addEventListener("input", function () {
+    clearTimeout(suggestTimer);
+    suggestTimer = setTimeout(suggest, 500);
+  });
+
+  // --- screen pop ---------------------------------------------------------------------------
+  var pop = document.getElementById("screen-pop");
+  var lastPop = null;
+  H.onLive(function (data) {
+    if (data.type !== "screen_pop") { return; }
+    lastPop = data;
+    document.getElementById("pop-caller").textContent = data.caller || "—";
+    var citizen = data.citizen;
+    document.getElementById("pop-citizen").textContent = citizen ? (citizen.name || "—") : pop.dataset.msgUnknown;
+    document.getElementById("pop-count").textContent = citizen ? pop.dataset.msgTickets + " " + (citizen.ticket_count || 0) : "";
+    var list = document.getElementById("pop-recent");
+    list.textContent = "";
+    (data.recent_tickets || []).forEach(function (t) {
+      var li = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = "/tickets/" + encodeURIComponent(t.number) + "/";
+      link.textContent = t.number;
+      li.appendChild(link);
+      li.appendChild(document.createTextNode(" " + (t.title || "") + " · " + (t.state_label || t.state || "")));
+      list.appendChild(li);
+    });
+    pop.hidden = false;
+    pop.classList.add("ringing");
+    document.getElementById("pop-use").focus();
+  });
+  document.getElementById("pop-use").addEventListener("click", function () {
+    if (!lastPop) { return; }
+    document.getElementById("reg-channel").value = "phone";
+    phoneInput.value = lastPop.caller || "";
+    if (lastPop.citizen && lastPop.citizen.name) { document.getElementById("reg-name").value = lastPop.citizen.name; }
+    document.getElementById("reg-call-sid").value = lastPop.call_sid || "";
+    pop.classList.remove("ringing");
+    description.focus();
+  });
+  document.getElementById("pop-dismiss").addEventListener("click", function () { pop.hidden = true; pop.classList.remove("ringing"); });
+
+  // --- registration -----------------------------------------------------------------------------
+  var errorBox = document.getElementById("register-error");
+  var resultBox = document.getElementById("register-result");
+
+  function showResult(prefix, ticket) {
+    resultBox.textContent = prefix + " ";
+    var link = document.createElement("a");
+    link.href = "/tickets/" + encodeURIComponent(ticket.number) + "/";
+    link.textContent = ticket.number;
+    link.id = "registered-number";
+    resultBox.appendChild(link);
+    resultBox.appendChild(document.createTextNode(" · " + (ticket.state_display || ticket.state)));
+  }
+
+  function registrationBody() {
+    var callSid = document.getElementById("reg-call-sid").value;
+    return {
+      channel: document.getElementById("reg-channel").value,
+      type: document.getElementById("reg-type").value,
+      urgency: document.getElementById("reg-urgency").value,
+      life_safety: document.getElementById("reg-life-safety").checked,
+      category: categories.value(),
+      area: areas.value(),
+      description: description.value,
+      address: document.getElementById("reg-address").value,
+      citizen: {
+        name: document.getElementById("reg-name").value,
+        phone: phoneInput.value,
+        anonymous: document.getElementById("reg-anonymous").checked
+      },
+      confidential: document.getElementById("reg-confidential").checked,
+      // One token per filled-in form: a double click or a retry returns the same ticket.
+      channel_ref: ("console:" + (callSid ? callSid + ":" : "") + form.dataset.token).slice(0, 128)
+    };
+  }
+
+  function clearForm() {
+    form.reset();
+    categories.reset();
+    areas.reset();
+    document.getElementById("reg-call-sid").value = "";
+    form.dataset.token = newToken();
+    lastText = null;
+  }
+
+  form.addEventListener("reset", function () {
+    setTimeout(function () { categories.reset(); areas.reset(); errorBox.textContent = ""; }, 0);
+  });
+
+  form.addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var finish = ev.submitter && ev.submitter.value === "resolve" ? "resolve" : "dispatch";
+    errorBox.textContent = "";
+    resultBox.textContent = "";
+    if (!description.value.trim()) { description.setAttribute("aria-invalid", "true"); description.focus(); }
+    if (finish === "resolve" && !answer.value.trim()) { errorBox.textContent = fmsg.msgNeedAnswer; answer.focus(); return; }
+    var buttons = form.querySelectorAll("button");
+    Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
+    var answerText = answer.value;
+    H.api("POST", form.dataset.api, registrationBody()).then(function (created) {
+      if (!created.ok) { return created; }
+      if (finish !== "resolve") { return created; }
+      return H.api("POST", "/api/v1/tickets/" + encodeURIComponent(created.data.number) + "/resolve/", { answer: answerText }).then(function (resolved) {
+        if (!resolved.ok) { resolved.created = created.data; }
+        return resolved;
+      });
+    }).then(function (result) {
+      Array.prototype.forEach.call(buttons, function (b) { b.disabled = false; });
+      if (!result.ok) {
+        errorBox.textContent = result.error;
+        if (result.created) { showResult(fmsg.msgRegistered, result.created); clearForm(); }
+        return;
+      }
+      description.removeAttribute("aria-invalid");
+      var ticket = result.data;
+      showResult(finish === "resolve" ? fmsg.msgResolved : (ticket.state === "registered" ? fmsg.msgDispatched : fmsg.msgRegistered), ticket);
+      H.toast(resultBox.textContent);
+      clearForm();
+    });
+  });
+})();

@@ -1,0 +1,88 @@
+"""A ticket's timeline as staff read it: one row per TicketEvent, labelled and with its details."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.utils.translation import gettext_lazy as _
+
+from routing.models import TicketEvent
+from routing.roles import Role
+from routing.states import Satisfaction, State
+
+KIND_LABELS = {
+    "ticket.registered": _("受理登记"), "ticket.resolved": _("直接办结"), "ticket.declined": _("不予受理"),
+    "ticket.dispatched": _("派单"), "ticket.sub_dispatched": _("二级派单"), "ticket.accepted": _("签收"),
+    "ticket.return_requested": _("申请退单"), "ticket.return_approved": _("同意退单"), "ticket.return_rejected": _("驳回退单"),
+    "ticket.extension_requested": _("申请延期"), "ticket.extension_approved": _("同意延期"),
+    "ticket.extension_rejected": _("驳回延期"), "ticket.replied": _("答复"), "ticket.reply_approved": _("答复审核通过"),
+    "ticket.reply_rejected": _("答复被退回"), "ticket.callback": _("回访"), "ticket.reopened": _("重办"),
+    "ticket.closed": _("办结"), "ticket.urged": _("催办"), "ticket.supervised": _("督办"), "ticket.merged": _("并单"),
+    "ticket.withdrawn": _("撤单"), "ticket.note": _("备注"), "ticket.contact_revealed": _("查看联系方式"),
+    "ticket.kpi_excluded": _("不纳入考核"), "ticket.card_yellow": _("黄牌预警"), "ticket.card_red": _("红牌超期"),
+    "ticket.chat_transcript": _("在线咨询记录"), "ticket.voicemail": _("电话留言"), "ticket.transcription": _("留言转写"),
+    "ticket.sms_media": _("短信附件"),
+}  # fmt: skip
+
+# data key → label; only these are shown (ids and internal flags are not).
+DETAIL_LABELS = {
+    "department_name": _("单位"), "unit_name": _("下级单位"), "reason": _("理由"), "note": _("说明"), "text": _("内容"),
+    "answer": _("答复"), "days": _("延期天数"), "handle_due": _("新办结时限"), "into": _("并入"), "channel": _("渠道"),
+    "satisfaction": _("满意度"), "reached": _("联系上"), "solved": _("已解决"), "founded": _("属实"), "on_time": _("按时"),
+    "deadline": _("时限"),
+}  # fmt: skip
+
+ROLE_LABELS = dict(Role.choices)
+SATISFACTION_LABELS = dict(Satisfaction.choices)
+
+
+@dataclass
+class Row:
+    at: object
+    kind: str
+    label: str
+    actor: str
+    department: str
+    to_state: str
+    details: list[tuple[str, str]] = field(default_factory=list)
+    public: bool = False
+
+
+def _value(key: str, value) -> str:
+    if isinstance(value, bool):
+        return str(_("是") if value else _("否"))
+    if value is None or value == "":
+        return "—"
+    if key == "satisfaction":
+        return str(SATISFACTION_LABELS.get(value, value))
+    if key == "channel":
+        from routing.states import Channel
+
+        return str(dict(Channel.choices).get(value, value))
+    if key == "deadline":
+        return str({"accept": _("签收"), "handle": _("办结")}.get(value, value))
+    return str(value)
+
+
+def rows(events: Iterable[TicketEvent]) -> list[Row]:
+    """Label every event; the details are plain strings, escaped by the template like everything else."""
+    states = dict(State.choices)
+    result = []
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        details = [(str(label), _value(key, data[key])) for key, label in DETAIL_LABELS.items() if key in data]
+        actor = event.actor.get_username() if event.actor_id else str(ROLE_LABELS.get(event.actor_role, event.actor_role))
+        result.append(
+            Row(
+                at=event.created_at,
+                kind=event.kind,
+                label=str(KIND_LABELS.get(event.kind, event.kind)),
+                actor=actor,
+                department=event.department.name if event.department_id else "",
+                to_state=str(states.get(event.to_state, "")) if event.to_state and event.to_state != event.from_state else "",
+                details=details,
+                public=event.public,
+            )
+        )
+    return result
