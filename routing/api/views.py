@@ -15,7 +15,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.authtoken.models import Token
-from rest_framework.decorators import api_view, permission_classes, throttle_classes
+from rest_framework.decorators import api_view, authentication_classes, permission_classes, throttle_classes
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -48,6 +48,7 @@ class LoginThrottle(AnonRateThrottle):
     responses={200: inline_serializer("TokenResponse", {"token": drf_serializers.CharField()})},
 )
 @api_view(["POST"])
+@authentication_classes([])  # credentials are in the body; a browser session must not demand CSRF here
 @permission_classes([AllowAny])
 @throttle_classes([LoginThrottle])
 def obtain_token(request):

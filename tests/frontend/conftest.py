@@ -153,7 +153,9 @@ def _with_db(url: str, name: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an asyncio loop running in the main thread while it
+# lives, which would make every later test in the session look like async code to Django.
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
