@@ -5,3 +5,8 @@ from django.utils.translation import gettext_lazy as _
 class KnowledgeConfig(AppConfig):
     name = "knowledge"
     verbose_name = _("知识库")
+
+    def ready(self) -> None:
+        from knowledge import handlers
+
+        handlers.register()

@@ -1,3 +1,12 @@
-from django.urls import path  # noqa: F401
+"""The knowledge API, mounted at ``/api/v1/knowledge/``."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from knowledge import api
+
+urlpatterns = [
+    path("search/", api.ArticleSearchView.as_view(), name="knowledge-api-search"),
+    path("suggest/", api.SuggestView.as_view(), name="knowledge-api-suggest"),
+    path("tickets/", api.TicketSearchView.as_view(), name="knowledge-api-tickets"),
+    path("articles/<int:pk>/", api.ArticleDetailView.as_view(), name="knowledge-api-article"),
+]
