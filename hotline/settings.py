@@ -119,7 +119,15 @@ AUTH_USER_MODEL = "routing.User"
 REDIS_URL = env.url("REDIS_URL", schemes={"redis", "rediss", "unix"})
 if REDIS_URL:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "hotline"}}
+    CACHES = {
+        "default": {
+            # Counters and throttles only: a down Redis degrades them, never a page (hotline/cache.py).
+            "BACKEND": "hotline.cache.DegradingRedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "hotline",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
