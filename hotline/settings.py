@@ -137,6 +137,7 @@ ELASTICSEARCH_URL = env.url("ELASTICSEARCH_URL", schemes={"http", "https"})
 SEARCH_BACKEND = "elasticsearch" if ELASTICSEARCH_URL else "embedded"
 SEARCH_INDEX_PREFIX = env.get("SEARCH_INDEX_PREFIX", "hotline")
 EMBEDDED_SEARCH_PATH = VAR_DIR / env.get("EMBEDDED_SEARCH_FILE", "search.sqlite3")
+SEARCH_MAX_RESULT_WINDOW = env.integer("SEARCH_MAX_RESULT_WINDOW", 10000, minimum=100)
 
 # --- Twilio -------------------------------------------------------------------
 TWILIO_ACCOUNT_SID = env.get("TWILIO_ACCOUNT_SID")

@@ -70,9 +70,10 @@ class SearchParams(serializers.Serializer):
     cursor = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
-ARTICLE_HIT = inline_serializer(
+ARTICLE_HITS = inline_serializer(
     "ArticleHit",
-    {
+    many=True,
+    fields={
         "id": serializers.IntegerField(), "slug": serializers.CharField(), "title": serializers.CharField(),
         "highlight": serializers.CharField(help_text="HTML-escaped snippet; matches in <em>"),
         "category": serializers.CharField(), "category_id": serializers.IntegerField(),
@@ -81,9 +82,10 @@ ARTICLE_HIT = inline_serializer(
         "version": serializers.IntegerField(), "stale": serializers.BooleanField(), "score": serializers.FloatField(),
     },
 )  # fmt: skip
-TICKET_HIT = inline_serializer(
+TICKET_HITS = inline_serializer(
     "TicketHit",
-    {
+    many=True,
+    fields={
         "id": serializers.IntegerField(), "number": serializers.CharField(), "title": serializers.CharField(),
         "highlight": serializers.CharField(), "state": serializers.CharField(), "resolved": serializers.BooleanField(),
         "answer": serializers.CharField(), "category": serializers.CharField(), "department": serializers.CharField(),
@@ -100,7 +102,7 @@ class ArticleSearchView(KnowledgeAPIView):
         parameters=[SearchParams],
         responses=inline_serializer(
             "ArticleSearchResult",
-            {"count": serializers.IntegerField(), "page": serializers.IntegerField(), "next_cursor": serializers.CharField(allow_null=True), "results": ARTICLE_HIT},
+            {"count": serializers.IntegerField(), "page": serializers.IntegerField(), "next_cursor": serializers.CharField(allow_null=True), "results": ARTICLE_HITS},
         ),
     )
     def get(self, request):
@@ -139,7 +141,7 @@ class SuggestView(KnowledgeAPIView):
         request=SuggestBody,
         responses=inline_serializer(
             "Suggestions",
-            {"articles": ARTICLE_HIT, "similar_tickets": TICKET_HIT, "caller_tickets": TICKET_HIT},
+            {"articles": ARTICLE_HITS, "similar_tickets": TICKET_HITS, "caller_tickets": TICKET_HITS},
         ),
     )
     def post(self, request):
@@ -170,7 +172,10 @@ class TicketSearchView(KnowledgeAPIView):
         parameters=[TicketSearchParams],
         responses=inline_serializer(
             "TicketSearchResult",
-            {"count": serializers.IntegerField(), "page": serializers.IntegerField(), "next_cursor": serializers.CharField(allow_null=True), "results": TICKET_HIT},
+            {
+                "count": serializers.IntegerField(), "count_exact": serializers.BooleanField(help_text="false: at least count"),
+                "page": serializers.IntegerField(), "next_cursor": serializers.CharField(allow_null=True), "results": TICKET_HITS,
+            },
         ),
     )
     def get(self, request):
@@ -189,7 +194,15 @@ class TicketSearchView(KnowledgeAPIView):
             cursor=params["cursor"] or None,
         )
         page = search.search_tickets(query)
-        return Response({"count": page.count, "page": params["page"], "next_cursor": page.next_cursor, "results": [hit.as_dict() for hit in page.results]})
+        return Response(
+            {
+                "count": page.count,
+                "count_exact": page.count_exact,
+                "page": params["page"],
+                "next_cursor": page.next_cursor,
+                "results": [hit.as_dict() for hit in page.results],
+            }
+        )
 
 
 class ArticleDetailView(KnowledgeAPIView):

@@ -23,6 +23,7 @@ os.environ.setdefault("SECRET_KEY", "tests-only-not-a-secret-" + "0123456789" * 
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 # Never write into the indices of a developer's own data.
 os.environ.setdefault("SEARCH_INDEX_PREFIX", "test")
+os.environ.setdefault("EMBEDDED_SEARCH_FILE", "search-tests.sqlite3")
 
 import django  # noqa: E402
 

@@ -49,7 +49,8 @@ SCHEMA = {
         "indexes": ["department_id", "category_path"],
     },
     "tickets": {
-        "fts": [("text_seg", 2.0), ("address_seg", 1.0), ("answer_seg", 1.0), ("text_bi", 0.5), ("address_bi", 0.5)],
+        # No bigram columns: ticket text is matched by its words only, as in Elasticsearch.
+        "fts": [("text_seg", 2.0), ("address_seg", 1.0), ("answer_seg", 1.0)],
         "doc": (
             "id INTEGER PRIMARY KEY, number TEXT NOT NULL, phone_digest TEXT NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL, "
             "address TEXT NOT NULL, answer TEXT NOT NULL, state TEXT NOT NULL, resolved INTEGER NOT NULL, type TEXT NOT NULL, "
@@ -186,10 +187,7 @@ def _article_rows(record: ArticleRecord) -> tuple[tuple, tuple]:
 
 
 def _ticket_rows(record: TicketRecord) -> tuple[tuple, tuple]:
-    fts = (
-        vocabulary.segmented(record.text), vocabulary.segmented(record.address), vocabulary.segmented(record.answer),
-        vocabulary.bigrams(record.text), vocabulary.bigrams(record.address),
-    )  # fmt: skip
+    fts = (vocabulary.segmented(record.text), vocabulary.segmented(record.address), vocabulary.segmented(record.answer))
     doc = (
         record.number, record.phone_digest, record.title, record.text, record.address, record.answer, record.state,
         int(record.resolved), record.type, "/" + "".join(f"{pk}/" for pk in record.category_ids), record.category,
@@ -329,7 +327,7 @@ def match_expression(kind: str, text: str) -> tuple[str | None, list[str]]:
     seg_columns = " ".join(name for name, _w in SCHEMA[kind]["fts"] if name.endswith("_seg"))
     bi_columns = " ".join(name for name, _w in SCHEMA[kind]["fts"] if name.endswith("_bi"))
     parts = ["{%s} : (%s)" % (seg_columns, " OR ".join(_fts_string(w) for w in words))]
-    if grams:
+    if grams and bi_columns:
         parts.append("{%s} : (%s)" % (bi_columns, " OR ".join(_fts_string(g) for g in grams)))
     return " OR ".join(parts), words
 

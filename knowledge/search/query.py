@@ -177,3 +177,4 @@ class Page:
     count: int
     results: list = field(default_factory=list)
     next_cursor: str | None = None
+    count_exact: bool = True  # False: at least ``count`` (a large ticket search stops counting)
