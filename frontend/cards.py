@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from routing import selectors
 from routing.models import Ticket, TicketEvent, User, mask_name, mask_phone
 from routing.roles import HOTLINE_ROLES, Role
 
@@ -44,10 +45,8 @@ def contact_for(ticket: Ticket, user: User) -> Contact:
 
 
 def visible_events(ticket: Ticket, user: User, events):
-    """Department staff do not learn who looked at a confidential citizen's contact."""
-    if user.role == Role.DEPARTMENT and ticket.confidential:
-        return [e for e in events if e.kind != "ticket.contact_revealed"]
-    return list(events)
+    """What of the timeline ``user`` may see (routing.selectors.timeline_for)."""
+    return selectors.timeline_for(user, ticket, events)
 
 
 def build(tickets, user: User, *, with_timeline: bool = False, only: set[str] | None = None) -> list[Card]:

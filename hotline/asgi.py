@@ -12,6 +12,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from hotline.limits import BodySizeLimit  # noqa: E402
 from hotline.websocket_urls import websocket_urlpatterns  # noqa: E402
 
 http_app = django_asgi_app
@@ -24,7 +25,7 @@ if settings.SERVE_STATIC:
 
 application = ProtocolTypeRouter(
     {
-        "http": http_app,
+        "http": BodySizeLimit(http_app),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -76,7 +76,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "hotline.limits.RequestSizeLimitMiddleware",  # oversize bodies refused before anything parses them
     "django.middleware.security.SecurityMiddleware",
+    "hotline.security.SecurityHeadersMiddleware",  # CSP with nonces, Permissions-Policy, no-store when signed in
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -261,6 +263,7 @@ LOGGING = {
         "elastic_transport": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "jieba": {"level": "WARNING"},
+        "twilio": {"level": "WARNING"},  # it logs request parameters (the citizen's number) at INFO
     },
 }
 DEADLINE_COUNT_START_DAY = env.boolean("DEADLINE_COUNT_START_DAY", False)

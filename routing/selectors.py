@@ -85,6 +85,28 @@ def timeline(ticket: Ticket) -> QuerySet[TicketEvent]:
     return TicketEvent.objects.filter(ticket=ticket).select_related("actor", "department").order_by("created_at", "id")
 
 
+# Steps that carry the citizen's own words or voice: on a confidential ticket department staff
+# see that they happened, not what was said (a name or number said in a chat stays out).
+CITIZEN_CONTENT_KINDS = frozenset({"ticket.chat_transcript", "ticket.voicemail", "ticket.transcription", "ticket.sms_media"})
+WITHHELD = {"withheld": True}
+
+
+def timeline_for(user: User, ticket: Ticket, events=None) -> list[TicketEvent]:
+    """The timeline as ``user`` may see it. Department staff on a confidential ticket do not learn
+    who looked at the citizen's contact, nor the citizen's own words; others see every step."""
+    events = list(timeline(ticket) if events is None else events)
+    if getattr(user, "role", "") != Role.DEPARTMENT or not ticket.confidential:
+        return events
+    shown = []
+    for event in events:
+        if event.kind == "ticket.contact_revealed":
+            continue
+        if event.kind in CITIZEN_CONTENT_KINDS:
+            event.data = dict(WITHHELD)  # an in-memory copy for display; the row itself is immutable
+        shown.append(event)
+    return shown
+
+
 def public_timeline(ticket: Ticket) -> QuerySet[TicketEvent]:
     """The steps a citizen sees: no internal notes, returns, urges or staff names."""
     return TicketEvent.objects.filter(ticket=ticket, public=True).select_related("department").order_by("created_at", "id")

@@ -146,6 +146,12 @@ class TicketCreateInput(serializers.Serializer):
     channel_ref = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
 
 
+class TokenInput(serializers.Serializer):
+    # DRF's CharField refuses NUL bytes, which PostgreSQL cannot store or compare.
+    username = serializers.CharField(max_length=150, trim_whitespace=True)
+    password = serializers.CharField(max_length=256, trim_whitespace=False)
+
+
 class ReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=4000)
 

@@ -277,3 +277,8 @@
   tick();
   setInterval(tick, 1000);
 })();
+
+// The language switch submits on change (no inline handler: the Content-Security-Policy forbids them).
+document.querySelectorAll("select[data-autosubmit]").forEach(function (select) {
+  select.addEventListener("change", function () { select.form.submit(); });
+});

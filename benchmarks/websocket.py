@@ -1,0 +1,213 @@
+"""WebSocket: how many connections one daphne process holds, and how fast a queue update reaches 1,000 of them.
+
+    DATABASE_URL=postgres://hotline@127.0.0.1:54329/hotline REDIS_URL=redis://127.0.0.1:63799/7 \\
+        .venv/bin/python -m benchmarks.websocket --max-connections 4000 --step 500 --clients 1000 --updates 10
+
+1. a fresh database ``hotline_bench_ws``: one department, 50 of its staff (signed
+   in: one session each; connections share them round-robin);
+2. one daphne process on the Redis channel layer of ``REDIS_URL``;
+3. hold: open ``/ws/notifications/`` connections in steps of ``--step`` up to
+   ``--max-connections`` (each opening bounded to 10 s), after each step check
+   every connection still answers a ping, note daphne's memory; stop at the first
+   step where more than 1 % of openings fail or of connections stop answering;
+4. fan-out: with ``--clients`` connections open, ``--updates`` times: a ticket of
+   the department is dispatched, and the worker's handler for its live update
+   (``routing.effects.deliver_group_push``: one ``group_send`` to the department's
+   group) is timed from its start to each client's receipt: p50/p95/max over all
+   receipts.
+
+The clients run in this process (one asyncio loop) on the same machine as
+daphne, Redis and PostgreSQL; the worker's own polling delay
+(``WORKER_POLL_SECONDS``, 2 s by default) comes on top of the fan-out time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+from benchmarks import harness
+
+DATABASE = "hotline_bench_ws"
+STAFF = 50
+
+
+def prepare() -> tuple[list[str], object]:
+    """The database, the department and its signed-in staff; returns their session cookies and the department."""
+    harness.recreate_database(DATABASE)
+    harness.migrate(DATABASE)
+    harness.setup_django(DATABASE)
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from routing.models import Department, User
+    from routing.roles import Role
+
+    department = Department.objects.create(code="ws-dept", name="市城市管理局")
+    User.objects.create(username="ws-dispatcher", role=Role.DISPATCHER)
+    User.objects.create(username="ws-agent", role=Role.AGENT)
+    cookies = []
+    for i in range(STAFF):
+        user = User.objects.create(username=f"ws-staff-{i}", role=Role.DEPARTMENT, department=department)
+        session = SessionStore()
+        session[SESSION_KEY] = str(user.pk)
+        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session.create()
+        cookies.append(f"{settings.SESSION_COOKIE_NAME}={session.session_key}")
+    return cookies, department
+
+
+async def open_connections(url: str, origin: str, cookies: list[str], count: int, start: int, *, concurrency: int = 50):
+    import websockets
+
+    gate = asyncio.Semaphore(concurrency)
+    opened, failures, times = [], [], []
+
+    async def one(i: int):
+        async with gate:
+            started = time.perf_counter()
+            try:
+                socket = await websockets.connect(
+                    url, additional_headers={"Cookie": cookies[i % len(cookies)], "Origin": origin}, open_timeout=10, ping_interval=None, max_queue=64
+                )
+            except Exception as exc:  # a refused or timed-out opening is what this measures
+                failures.append(type(exc).__name__)
+                return
+            times.append(time.perf_counter() - started)
+            opened.append(socket)
+
+    await asyncio.gather(*(one(i) for i in range(start, start + count)))
+    return opened, failures, times
+
+
+async def alive(sockets) -> int:
+    """How many of ``sockets`` answer a ping within 10 s."""
+
+    async def check(socket) -> bool:
+        try:
+            waiter = await socket.ping()
+            await asyncio.wait_for(waiter, 10)
+            return True
+        except Exception:
+            return False
+
+    results = await asyncio.gather(*(check(s) for s in sockets))
+    return sum(results)
+
+
+def dispatch_one(department, n: int):
+    """Dispatch a new ticket to the department; returns its number and the outbox row of its live update."""
+    from routing import actions
+    from routing.intake import IntakeRequest, register_ticket
+    from routing.models import OutboxMessage, User
+
+    ticket = register_ticket(IntakeRequest(channel="phone", description=f"路灯不亮 {n}", citizen_phone=f"1390000{n:04d}"), by=User.objects.get(username="ws-agent")).ticket
+    actions.dispatch_ticket(ticket, department=department, by=User.objects.get(username="ws-dispatcher"))
+    message = OutboxMessage.objects.get(kind="ws.group", payload__data__number=ticket.number, payload__data__kind="ticket.dispatched")
+    return ticket.number, message
+
+
+def deliver(message) -> float:
+    """What the worker runs for a ``ws.group`` row (routing.effects.deliver_group_push); returns when it started."""
+    from routing import effects
+
+    started = time.perf_counter()
+    effects.deliver_group_push(message)
+    return started
+
+
+async def fan_out(sockets, department, updates: int) -> dict:
+    loop = asyncio.get_running_loop()
+    latencies = []
+    missing = 0
+    for n in range(updates):
+        number, message = await loop.run_in_executor(None, dispatch_one, department, n)
+        received: list[float] = []
+
+        async def wait_for_update(socket):
+            while True:
+                frame = json.loads(await socket.recv())
+                if frame.get("number") == number and frame.get("kind") == "ticket.dispatched":
+                    received.append(time.perf_counter())
+                    return
+
+        waiters = [asyncio.ensure_future(asyncio.wait_for(wait_for_update(s), 30)) for s in sockets]
+        started = await loop.run_in_executor(None, deliver, message)
+        results = await asyncio.gather(*waiters, return_exceptions=True)
+        missing += sum(1 for r in results if isinstance(r, Exception))
+        latencies += [t - started for t in received]
+        summary = harness.summarize([t - started for t in received])
+        print(f"  update {n + 1}: {len(received)}/{len(sockets)} clients, p50 {summary.p50_ms:.0f} ms, p95 {summary.p95_ms:.0f} ms, max {summary.max_ms:.0f} ms")
+    return {"updates": updates, "receipts": len(latencies), "missing": missing, **harness.summarize(latencies).__dict__}
+
+
+async def run(args, daphne, cookies, department) -> dict:
+    url, origin = f"ws://127.0.0.1:{daphne.port}/ws/notifications/", daphne.base
+    result: dict = {"steps": []}
+    sockets: list = []
+    base_rss = daphne.rss_mb()
+    while len(sockets) < args.max_connections:
+        count = min(args.step, args.max_connections - len(sockets))
+        started = time.monotonic()
+        opened, failures, times = await open_connections(url, origin, cookies, count, len(sockets))
+        sockets += opened
+        answering = await alive(sockets)
+        opening = harness.summarize(times)
+        step = {
+            "connections": len(sockets), "answering": answering, "failed_openings": len(failures), "failure_kinds": sorted(set(failures)),
+            "open_p50_ms": round(opening.p50_ms, 1), "open_p95_ms": round(opening.p95_ms, 1), "step_seconds": round(time.monotonic() - started, 1),
+            "daphne_rss_mb": round(daphne.rss_mb(), 1),
+        }  # fmt: skip
+        result["steps"].append(step)
+        print(f"  {step}")
+        # A capacity limit shows as openings refused or sockets gone quiet in numbers; a stray consumer
+        # lost to a Redis read timeout (see the daphne log) is noted, not taken for the limit.
+        if len(failures) > count * 0.01 or answering < len(sockets) * 0.99:
+            break
+    healthy = [s for s in result["steps"] if s["failed_openings"] <= s["connections"] * 0.01 and s["answering"] >= s["connections"] * 0.99]
+    result["held"] = max((s["answering"] for s in healthy), default=0)
+    result["quiet_or_failed"] = {s["connections"]: s["connections"] - s["answering"] + s["failed_openings"] for s in result["steps"]}
+    result["daphne_rss_mb_idle"] = round(base_rss, 1)
+    # the fan-out with --clients of them (the others closed first)
+    for socket in sockets[args.clients :]:
+        await socket.close()
+    sockets = sockets[: args.clients]
+    print(f"fan-out to {len(sockets)} clients:")
+    result["fan_out"] = await fan_out(sockets, department, args.updates)
+    await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max-connections", type=int, default=4000)
+    parser.add_argument("--step", type=int, default=500)
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--updates", type=int, default=10)
+    args = parser.parse_args()
+    if args.clients > args.max_connections:
+        raise SystemExit("--clients must not exceed --max-connections")
+
+    cookies, department = prepare()
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        raise SystemExit("benchmarks.websocket: set REDIS_URL (the channel layer of a real deployment)")
+    result = {"benchmark": "websocket", "args": vars(args), "machine": harness.machine()}
+    with harness.Daphne(DATABASE, log=harness.RESULTS / "websocket-daphne.log") as daphne:
+        result.update(asyncio.run(run(args, daphne, cookies, department)))
+    result["machine"]["load_after"] = harness.machine()["load_1_5_15"]
+    path = harness.save("websocket", result)
+    fan = result["fan_out"]
+    print(
+        f"\none daphne held {result['held']} connections; a queue update reached {fan['receipts']} receipts "
+        f"(p50 {fan['p50_ms']:.0f} ms, p95 {fan['p95_ms']:.0f} ms, max {fan['max_ms']:.0f} ms, {fan['missing']} missing); saved {path}"
+    )
+
+
+if __name__ == "__main__":
+    main()
