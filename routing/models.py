@@ -249,6 +249,7 @@ class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["state", "due_at"], name="ticket_state_due"),
             models.Index(fields=["citizen", "-registered_at"], name="ticket_citizen_recent"),
             models.Index(fields=["state", "warn_at"], name="ticket_state_warn"),
+            models.Index(fields=["-registered_at", "-id"], name="ticket_recent"),  # the newest-first list
         ]
 
     def __str__(self) -> str:
