@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
@@ -42,6 +43,13 @@ class LoginView(auth_views.LoginView):
     template_name = "frontend/login.html"
     authentication_form = LockoutAuthenticationForm
     redirect_authenticated_user = True
+
+    def post(self, request, *args, **kwargs):
+        if not accounts.address_allowed(request.META.get("REMOTE_ADDR") or "unknown"):
+            response = render(request, "frontend/login.html", {"form": self.get_form(), "too_many": True}, status=429)
+            response["Retry-After"] = str(settings.LOGIN_LOCKOUT_SECONDS)
+            return response
+        return super().post(request, *args, **kwargs)
 
 
 def home(request):

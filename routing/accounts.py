@@ -32,3 +32,19 @@ def record_failure(username: str) -> int:
 
 def clear_failures(username: str) -> None:
     cache.delete(_key(username))
+
+
+def address_allowed(address: str) -> bool:
+    """Count one sign-in attempt from ``address``; False once it made too many in the window.
+
+    The lockout above is per account; this stops one address trying a few passwords on every account.
+    """
+    digest = hashlib.sha256(address.encode()).hexdigest()[:32]
+    key = f"login-attempts:{digest}"
+    cache.add(key, 0, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+    try:
+        attempts = cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, timeout=settings.LOGIN_LOCKOUT_SECONDS)
+        attempts = 1
+    return attempts <= settings.LOGIN_ADDRESS_LIMIT

@@ -23,6 +23,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "track.ip": (120, 600),  # all tracking look-ups per address per 10 minutes
     "chat.start.ip": (10, 600),  # new chats per address per 10 minutes
     "open311.post.key": (120, 60),  # Open311 POSTs per integrator key per minute
+    "open311.get.ip": (60, 60),  # Open311 reads per client address per minute (a list answers up to 1000 requests)
 }
 
 

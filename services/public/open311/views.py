@@ -41,6 +41,10 @@ def open311_view(*methods: str):
                     response = error_response(fmt, Open311Error(405, _("不支持 %(method)s 方法") % {"method": request.method}))
                     response["Allow"] = ", ".join(methods)
                     return response
+                if request.method == "GET":
+                    verdict = ratelimit.hit("open311.get.ip", ratelimit.client_ip(request))
+                    if not verdict.allowed:
+                        raise Open311Error(429, _("请求过于频繁，请 %(s)d 秒后再试") % {"s": max(verdict.retry_after, 1)})
                 data = request.POST if request.method == "POST" else request.GET
                 given = (data.get("jurisdiction_id") or request.GET.get("jurisdiction_id") or "").strip()
                 if given and given != jurisdiction_id():
