@@ -6,7 +6,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import AllowAny
 
 from hotline.api_errors import error_body
 from routing.errors import DomainError
@@ -98,7 +103,15 @@ def _act(request: HttpRequest, action: str) -> HttpResponse:
     return _render(request, form=form, ticket=ticket, notice=notice)
 
 
-@require_GET
+@extend_schema(
+    operation_id="public_track",
+    summary="Track a ticket (citizens, no login)",
+    parameters=[OpenApiParameter("number", str, required=True), OpenApiParameter("phone", str, required=True)],
+    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
+)
+@api_view(["GET"])
+@authentication_classes([])
+@permission_classes([AllowAny])
 def track_api(request: HttpRequest) -> JsonResponse:
     """GET /api/v1/public/track/?number=&phone= — the public timeline as JSON; one "not found" for any mismatch."""
     form = TrackForm(request.GET)
