@@ -7,7 +7,7 @@ or prefetched) and is served by an index on (department, state, due_at) or
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from routing.models import Department, Ticket, TicketEvent, User
@@ -22,22 +22,10 @@ def with_related(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
     )
 
 
-def department_tickets(department_id: int, *, states=None) -> QuerySet[Ticket]:
-    """Tickets a department works on: as lead, as the unit that sub-dispatched, or assisting.
-
-    The three ways are a UNION of ids, so each uses its own index ((department, state, due_at),
-    (parent_department, state, due_at), the assisting link); an OR of them made PostgreSQL scan
-    the queue of every department (1.86 s at 1,000,000 tickets, docs/BENCHMARKS.md).
-    """
-    branches = [
-        Ticket.objects.filter(department_id=department_id),
-        Ticket.objects.filter(parent_department_id=department_id),
-        Ticket.objects.filter(assisting_departments__id=department_id),
-    ]
-    if states is not None:
-        branches = [branch.filter(state__in=list(states)) for branch in branches]
-    first, *rest = [branch.values("pk") for branch in branches]
-    return Ticket.objects.filter(pk__in=first.union(*rest))
+def department_tickets(department_id: int) -> QuerySet[Ticket]:
+    """Tickets a department works on: as lead, as the unit that sub-dispatched, or assisting."""
+    assisting = Ticket.assisting_departments.through.objects.filter(ticket_id=OuterRef("pk"), department_id=department_id)
+    return Ticket.objects.filter(Q(department_id=department_id) | Q(parent_department_id=department_id) | Exists(assisting))
 
 
 def visible_tickets(user: User) -> QuerySet[Ticket]:
@@ -67,7 +55,7 @@ def dispatcher_queue() -> QuerySet[Ticket]:
 def department_queue(department_id: int) -> QuerySet[Ticket]:
     """承办单位: dispatched and in-hand tickets, most urgent deadline first."""
     running = [State.DISPATCHED, State.ACCEPTED, State.RETURN_REQUESTED]
-    return with_related(department_tickets(department_id, states=running)).order_by("due_at", "id")
+    return with_related(department_tickets(department_id).filter(state__in=running)).order_by("due_at", "id")
 
 
 def callback_queue() -> QuerySet[Ticket]:
