@@ -11,7 +11,8 @@ class PublicDeskConfig(AppConfig):
         from datetime import timedelta
 
         from routing import periodic
-        from services.public import chat
+        from services.public import chat, privacy
 
+        privacy.register()
         # Chats nobody has written in for an hour end, and their transcript goes on the ticket.
         periodic.register("chat.close_idle", lambda: chat.close_idle(idle_for=timedelta(minutes=60)), every_seconds=300)

@@ -16,3 +16,6 @@ class TelephonyConfig(AppConfig):
         outbox.register_handler("citizen.notify", sms.deliver_citizen_notify)
         outbox.register_handler(screen_pop.OUTBOX_KIND, screen_pop.deliver)
         kpis.register_provider("answer_rate", answer_rate)
+        from services.telephony import privacy
+
+        privacy.register()
