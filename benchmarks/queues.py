@@ -178,9 +178,9 @@ def load(tickets: int) -> dict:
         )
         timings["assisting"] = time.monotonic() - started
     started = time.monotonic()
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-    timings["analyze"] = time.monotonic() - started
+    with connection.cursor() as cursor:  # what autovacuum does after a bulk load: statistics and the visibility map
+        cursor.execute("VACUUM ANALYZE")
+    timings["vacuum analyze"] = time.monotonic() - started
     return {k: round(v, 1) for k, v in timings.items()}
 
 
@@ -203,8 +203,20 @@ def departments_by_size() -> list[tuple[str, int, int]]:
     return sorted(((d.code, d.total, d.running) for d in rows), key=lambda r: -r[1])
 
 
-def measure(base: str, *, token: str, paths: list[str], label: str, budget: float = float("inf"), minimum: int = 20) -> dict:
-    """Request ``paths`` in a row; stops early after ``budget`` seconds once ``minimum`` requests are done."""
+def session_cookie(username: str) -> str:
+    """A signed-in browser's cookie for ``username`` (the pages use sessions, the API tokens)."""
+    from django.conf import settings
+    from django.test import Client
+
+    from routing.models import User
+
+    client = Client()
+    client.force_login(User.objects.get(username=username))
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def measure(base: str, *, auth: dict[str, str], paths: list[str], label: str, budget: float = float("inf"), minimum: int = 20) -> dict:
+    """Request ``paths`` in a row with the ``auth`` headers; stops early after ``budget`` seconds once ``minimum`` requests are done."""
     host, port = base.split("//")[1].split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
     latencies = []
@@ -214,7 +226,7 @@ def measure(base: str, *, token: str, paths: list[str], label: str, budget: floa
         if len(latencies) >= minimum and time.monotonic() > deadline:
             break
         started = time.perf_counter()
-        conn.request("GET", path, headers={"Authorization": f"Token {token}", "Accept": "application/json"})
+        conn.request("GET", path, headers={**auth, "Accept": "application/json"})
         response = conn.getresponse()
         payload = response.read()
         latencies.append(time.perf_counter() - started)
@@ -231,8 +243,12 @@ INDEX_USE = re.compile(r"(?:Index Scan|Index Only Scan|Bitmap Index Scan)(?: Bac
 
 
 def explain_all(big_dept: str, sample_number: str) -> tuple[str, dict[str, list[str]]]:
-    """EXPLAIN (ANALYZE, BUFFERS) of the queries behind the endpoints, from the selectors themselves."""
+    """EXPLAIN (ANALYZE, BUFFERS) of every ticket query behind the endpoints: each read is run
+    through the selectors as a page would run it, its SQL captured, then explained."""
     from django.db import connection
+    from django.db.models import Q
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
 
     from routing import selectors
     from routing.models import Department, Ticket, User
@@ -240,24 +256,29 @@ def explain_all(big_dept: str, sample_number: str) -> tuple[str, dict[str, list[
     department = Department.objects.get(code=big_dept)
     staff = User.objects.get(username=f"bench-staff-{big_dept}")
     ticket = Ticket.objects.get(number=sample_number)
-    queries = {
-        "department queue: first page": selectors.department_queue(department.pk)[:20],
-        "department queue: count": selectors.department_queue(department.pk).order_by().values("pk"),
-        "dispatcher queue: first page": selectors.dispatcher_queue()[:20],
-        "supervisor (overdue): first page": selectors.overdue()[:20],
-        "ticket list (dispatcher): first page": selectors.with_related(Ticket.objects.all()).order_by("-registered_at", "-id")[:20],
-        "ticket list (dispatcher): count": Ticket.objects.order_by().values("pk"),
-        "ticket, as its department sees it": selectors.visible_tickets(staff).filter(number=sample_number),
-        "timeline of one ticket": selectors.timeline(ticket),
+    reads = {
+        "department queue: page 1": lambda: selectors.department_queue(department.pk)[:20],
+        "department queue: count": lambda: selectors.department_queue(department.pk).count(),
+        "department page: totals": lambda: selectors.department_queue(department.pk).totals(red=Q(due_at__lt=timezone.now())),
+        "department list, accepted: page 3": lambda: selectors.visible_list(staff).filter(state__in=["accepted"])[40:60],
+        "dispatcher queue: page 1": lambda: selectors.dispatcher_queue()[:20],
+        "supervisor (overdue): page 1": lambda: selectors.overdue()[:20],
+        "ticket list (dispatcher): page 1": lambda: selectors.visible_list(User.objects.get(username="bench-dispatcher"))[:20],
+        "ticket, as its department sees it": lambda: list(selectors.visible_tickets(staff).filter(number=sample_number)),
+        "timeline of one ticket": lambda: list(selectors.timeline(ticket)),
     }
     text, used = [], {}
     with connection.cursor() as cursor:
-        for label, queryset in queries.items():
-            sql, params = queryset.query.sql_with_params()
-            if label.endswith("count"):
-                sql = f"SELECT count(*) FROM ({sql}) AS counted"
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-            plan = "\n".join(row[0] for row in cursor.fetchall())
+        for label, read in reads.items():
+            with CaptureQueriesContext(connection) as captured:
+                read()
+            plans = []
+            for query in captured.captured_queries:
+                if "routing_ticket" not in query["sql"] or query["sql"].startswith(("SAVEPOINT", "RELEASE")):
+                    continue
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + query["sql"])
+                plans.append(query["sql"] + "\n" + "\n".join(row[0] for row in cursor.fetchall()))
+            plan = "\n\n".join(plans)
             text.append(f"### {label}\n{plan}\n")
             used[label] = sorted({m.group(1) or f"SEQ SCAN {m.group(2)}" for m in INDEX_USE.finditer(plan)})
     return "\n".join(text), used
@@ -275,7 +296,7 @@ def main() -> None:
     reuse = args.reuse and harness.database_exists(DATABASE)
     if not reuse:
         harness.recreate_database(DATABASE)
-        result["migrate_seconds"] = round(harness.migrate(DATABASE), 1)
+    result["migrate_seconds"] = round(harness.migrate(DATABASE), 1)  # a reused database gets new indexes too
     harness.setup_django(DATABASE)
     from routing.models import Ticket, TicketEvent
 
@@ -299,21 +320,32 @@ def main() -> None:
     print(f"{result['rows']['tickets']} tickets, {result['rows']['events']} events; largest department {big[0]}: {big[1]} tickets ({big[2]} running)")
 
     with harness.Daphne(DATABASE, log=harness.RESULTS / "queues-daphne.log") as daphne:
-        staff_big, staff_mid = keys[f"bench-staff-{big[0]}"], keys[f"bench-staff-{middle[0]}"]
+        def token(username: str) -> dict[str, str]:
+            return {"Authorization": f"Token {keys[username]}"}
+
+        staff_big, staff_mid = token(f"bench-staff-{big[0]}"), token(f"bench-staff-{middle[0]}")
+        dispatcher, supervisor = token("bench-dispatcher"), token("bench-supervisor")
+        page_big = {"Cookie": session_cookie(f"bench-staff-{big[0]}")}
+        page_dispatcher = {"Cookie": session_cookie("bench-dispatcher")}
+        page_supervisor = {"Cookie": session_cookie("bench-supervisor")}
         runs = [
             (staff_big, ["/api/v1/queues/mine/"] * n, f"department queue, largest ({big[2]} running)"),
             (staff_mid, ["/api/v1/queues/mine/"] * n, f"department queue, median ({middle[2]} running)"),
             (staff_big, [f"/api/v1/tickets/?state=accepted&page={1 + i % 5}" for i in range(n)], "department ticket list, accepted, pages 1-5"),
             (staff_big, [f"/api/v1/tickets/{x}/events/" for x in big_numbers], "timeline, as the ticket's department"),
-            (keys["bench-dispatcher"], [f"/api/v1/tickets/{x}/events/" for x in numbers], "timeline, as the dispatcher"),
-            (keys["bench-dispatcher"], [f"/api/v1/tickets/{x}/" for x in numbers], "one ticket, as the dispatcher"),
-            (keys["bench-dispatcher"], ["/api/v1/queues/mine/"] * n, "dispatcher queue"),
-            (keys["bench-supervisor"], ["/api/v1/queues/mine/"] * n, "supervisor queue (overdue)"),
-            (keys["bench-dispatcher"], [f"/api/v1/tickets/?page={1 + i % 5}" for i in range(n)], "all tickets, pages 1-5 (count over 1M)"),
+            (dispatcher, [f"/api/v1/tickets/{x}/events/" for x in numbers], "timeline, as the dispatcher"),
+            (dispatcher, [f"/api/v1/tickets/{x}/" for x in numbers], "one ticket, as the dispatcher"),
+            (dispatcher, ["/api/v1/queues/mine/"] * n, "dispatcher queue"),
+            (supervisor, ["/api/v1/queues/mine/"] * n, "supervisor queue (overdue)"),
+            (dispatcher, [f"/api/v1/tickets/?page={1 + i % 5}" for i in range(n)], "all tickets, pages 1-5 (count over 1M)"),
+            (page_big, ["/department/queue/"] * n, "page: department queue, largest (100 cards)"),
+            (page_dispatcher, ["/dispatch/queue/"] * n, "page: dispatcher queue (200 cards)"),
+            (page_supervisor, ["/supervisor/overdue/"] * n, "page: supervisor overdue list"),
+            (page_supervisor, ["/supervisor/"] * n, "page: supervisor dashboard (KPIs of all time)"),
         ]
-        for token, paths, label in runs:  # one warm-up pass over a few requests, then the measured ones
-            measure(daphne.base, token=token, paths=paths[:5], label="(warm-up) " + label)
-        result["endpoints"] = [measure(daphne.base, token=token, paths=paths, label=label, budget=args.budget) for token, paths, label in runs]
+        for auth, paths, label in runs:  # one warm-up pass over a few requests, then the measured ones
+            measure(daphne.base, auth=auth, paths=paths[:5], label="(warm-up) " + label)
+        result["endpoints"] = [measure(daphne.base, auth=auth, paths=paths, label=label, budget=args.budget) for auth, paths, label in runs]
 
     plans, used = explain_all(big[0], big_numbers[0])
     result["indexes_used"] = used

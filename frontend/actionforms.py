@@ -7,8 +7,11 @@ script types them. The forms post to ``/api/v1/tickets/{number}/{transition}/``.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from routing import actions
@@ -49,6 +52,18 @@ class Field:
     initial: str = ""
     maxlength: int = 4000
 
+    @property
+    def options_html(self) -> SafeString:
+        """The ``<option>`` elements of a select, rendered once per page for all the cards
+        that offer the same choices (a dispatcher's page repeats the department list)."""
+        return _options(tuple(self.choices), self.initial)
+
+
+@functools.lru_cache(maxsize=256)
+def _options(choices: tuple[tuple[str, str], ...], initial: str) -> SafeString:
+    selected = mark_safe(" selected")
+    return format_html_join("", '<option value="{}"{}>{}</option>', ((value, selected if value == initial else "", label) for value, label in choices))
+
 
 @dataclass
 class ActionForm:
@@ -68,7 +83,17 @@ def lead_departments() -> list[tuple[str, str]]:
     return [(d.code, d.name) for d in Department.objects.filter(active=True, parent__isnull=True).order_by("code")]
 
 
-def fields_for(name: str, ticket: Ticket, user: User, *, departments: list[tuple[str, str]] | None = None) -> list[Field]:
+def units_of(department_ids) -> dict[int, list[tuple[str, str]]]:
+    """The active lower-level units of each department (the sub-dispatch picker), in one query."""
+    units: dict[int, list[tuple[str, str]]] = {pk: [] for pk in department_ids if pk}
+    for unit in Department.objects.filter(parent_id__in=list(units), active=True).order_by("code"):
+        units[unit.parent_id].append((unit.code, unit.name))
+    return units
+
+
+def fields_for(
+    name: str, ticket: Ticket, user: User, *, departments: list[tuple[str, str]] | None = None, units: dict[int, list[tuple[str, str]]] | None = None
+) -> list[Field]:
     """The inputs transition ``name`` needs, with sensible initial values for ``ticket``."""
     yes_no = [("true", str(_("是"))), ("false", str(_("否")))]
     if name == "resolve":
@@ -85,8 +110,8 @@ def fields_for(name: str, ticket: Ticket, user: User, *, departments: list[tuple
             Field("assisting", str(_("协办单位（可多选）")), kind="multiselect", type="list", required=False, choices=choices),
         ]
     if name == "sub_dispatch":
-        units = Department.objects.filter(parent_id=ticket.department_id, active=True).order_by("code")
-        return [Field("unit", str(_("下级单位")), kind="select", choices=[(u.code, u.name) for u in units])]
+        choices = (units if units is not None else units_of([ticket.department_id])).get(ticket.department_id, [])
+        return [Field("unit", str(_("下级单位")), kind="select", choices=choices)]
     if name == "request_extension":
         return [Field("days", str(_("延期工作日数（1–10）")), kind="number", type="int", initial="3"), _reason()]
     if name == "reply":
@@ -109,8 +134,16 @@ def fields_for(name: str, ticket: Ticket, user: User, *, departments: list[tuple
     return []
 
 
-def forms_for(ticket: Ticket, user: User, *, only: set[str] | None = None, departments: list[tuple[str, str]] | None = None) -> list[ActionForm]:
-    """An ``ActionForm`` for every step ``user`` may take on ``ticket`` now (limited to ``only`` when given)."""
+def forms_for(
+    ticket: Ticket,
+    user: User,
+    *,
+    only: set[str] | None = None,
+    departments: list[tuple[str, str]] | None = None,
+    units: dict[int, list[tuple[str, str]]] | None = None,
+) -> list[ActionForm]:
+    """An ``ActionForm`` for every step ``user`` may take on ``ticket`` now (limited to ``only`` when given).
+    A list of tickets passes ``departments`` and ``units`` read once for all of them."""
     result = []
     for name in sorted(actions.available_transitions(ticket, user), key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
         if name not in LABELS or (only is not None and name not in only):
@@ -119,7 +152,7 @@ def forms_for(ticket: Ticket, user: User, *, only: set[str] | None = None, depar
             ActionForm(
                 name=name,
                 label=str(LABELS[name]),
-                fields=fields_for(name, ticket, user, departments=departments),
+                fields=fields_for(name, ticket, user, departments=departments, units=units),
                 one_click=name in ONE_CLICK,
                 secondary=name in SECONDARY,
             )

@@ -50,9 +50,10 @@ def visible_events(ticket: Ticket, user: User, events):
 
 
 def build(tickets, user: User, *, with_timeline: bool = False, only: set[str] | None = None) -> list[Card]:
-    """Cards for a list of tickets: forms and contact for each, timelines in one extra query."""
+    """Cards for a list of tickets: forms and contact for each, in a fixed number of queries."""
     tickets = list(tickets)
     departments = actionforms.lead_departments()
+    units = actionforms.units_of({t.department_id for t in tickets})
     events = defaultdict(list)
     if with_timeline and tickets:
         for event in TicketEvent.objects.filter(ticket__in=tickets).select_related("actor", "department").order_by("created_at", "id"):
@@ -62,7 +63,7 @@ def build(tickets, user: User, *, with_timeline: bool = False, only: set[str] | 
         cards.append(
             Card(
                 ticket=ticket,
-                forms=actionforms.forms_for(ticket, user, only=only, departments=departments),
+                forms=actionforms.forms_for(ticket, user, only=only, departments=departments, units=units),
                 contact=contact_for(ticket, user),
                 timeline=timeline.rows(visible_events(ticket, user, events[ticket.pk])) if with_timeline else [],
             )

@@ -24,10 +24,20 @@ def _bigrams(text: str) -> set[str]:
     return {text[i : i + 2] for i in range(len(text) - 1)}
 
 
+def _jaccard(x: set[str], y: set[str]) -> float:
+    if not x or not y:
+        return 0.0
+    shared = len(x & y)
+    return shared / (len(x) + len(y) - shared)
+
+
 def similarity(a: str, b: str) -> float:
     """Jaccard overlap of character bigrams, 0..1."""
-    x, y = _bigrams(a), _bigrams(b)
-    return len(x & y) / len(x | y) if x and y else 0.0
+    return _jaccard(_bigrams(a), _bigrams(b))
+
+
+def _text(ticket: Ticket) -> str:
+    return f"{ticket.title} {ticket.description} {ticket.address}"
 
 
 def candidates_for(tickets: list[Ticket], *, limit: int = 3, threshold: float = 0.12) -> dict[int, list[tuple[Ticket, float]]]:
@@ -41,15 +51,16 @@ def candidates_for(tickets: list[Ticket], *, limit: int = 3, threshold: float = 
     for root in roots:
         match |= Q(category__path__startswith=f"/{root}/")
     pool = list(Ticket.objects.filter(match, state__in=MERGEABLE_INTO, registered_at__gte=since).select_related("category", "department").order_by("-registered_at")[:400])
+    pool_grams = [(other, _bigrams(_text(other))) for other in pool]  # each text split once, not once per pair
     result = {}
     for ticket in tickets:
-        text = f"{ticket.title} {ticket.description} {ticket.address}"
+        grams = _bigrams(_text(ticket))
         scored = []
-        for other in pool:
+        for other, other_grams in pool_grams:
             if other.pk == ticket.pk:
                 continue
             same_place = bool(ticket.area_id and other.area_id == ticket.area_id)
-            score = similarity(text, f"{other.title} {other.description} {other.address}") + (0.05 if same_place else 0)
+            score = _jaccard(grams, other_grams) + (0.05 if same_place else 0)
             if score >= threshold:
                 scored.append((other, round(score, 2)))
         scored.sort(key=lambda pair: -pair[1])

@@ -71,12 +71,12 @@ def console_callbacks(request):
 def _dispatch_sections(user) -> list[dict]:
     queue = list(selectors.dispatcher_queue()[: QUEUE_LIMIT * 2])
     built = cards.build(queue, user)
-    registered = [c for c in built if c.ticket.state == State.REGISTERED]
+    registered = [c for c in built if c.ticket.state == State.REGISTERED][:QUEUE_LIMIT]
     similar = duplicates.candidates_for([c.ticket for c in registered])
     for card in registered:
         card.duplicates = similar.get(card.ticket.pk, [])
     return [
-        {"key": "registered", "title": _("待派单"), "cards": registered[:QUEUE_LIMIT]},
+        {"key": "registered", "title": _("待派单"), "cards": registered},
         {"key": "returns", "title": _("退单审核"), "cards": [c for c in built if c.ticket.state == State.RETURN_REQUESTED]},
         {"key": "extensions", "title": _("延期审批"), "cards": [c for c in built if c.ticket.state == State.ACCEPTED and c.ticket.extension_pending]},
         {"key": "replies", "title": _("答复审核"), "cards": [c for c in built if c.ticket.state == State.REPLIED]},
@@ -95,22 +95,12 @@ def dispatch_queue(request):
 
 
 # --- department -------------------------------------------------------------------------
-def _department_cards(user):
-    tickets = selectors.department_queue(user.department_id)[:QUEUE_LIMIT]
-    return cards.build(tickets, user, with_timeline=True)
-
-
 def _department_context(user) -> dict:
-    queue = _department_cards(user)
-    return {
-        "cards": queue,
-        "counts": {
-            "total": len(queue),
-            "red": sum(1 for c in queue if c.ticket.is_overdue),
-            "yellow": sum(1 for c in queue if c.ticket.is_due_soon),
-            "to_accept": sum(1 for c in queue if c.ticket.state == State.DISPATCHED),
-        },
-    }
+    queue = selectors.department_queue(user.department_id)
+    now = timezone.now()
+    # Totals over the whole queue, not just the cards shown: one query.
+    counts = queue.totals(red=Q(due_at__lt=now), yellow=Q(warn_at__lte=now, due_at__gte=now), to_accept=Q(state=State.DISPATCHED))
+    return {"cards": cards.build(queue[:QUEUE_LIMIT], user, with_timeline=True), "counts": counts}
 
 
 @role_required(Role.DEPARTMENT)

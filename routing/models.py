@@ -160,6 +160,13 @@ class Citizen(models.Model):
         return mask_name(self.name) or mask_phone(self.phone) or str(_("匿名"))
 
 
+# The rows each work queue lists. The selectors filter with these very conditions, so
+# PostgreSQL can prove its partial indexes apply and read a page in deadline order.
+RUNNING = Q(state__in=sorted(State.running()))
+DISPATCHER_WORK = Q(state__in=sorted([State.REGISTERED, State.RETURN_REQUESTED, State.REPLIED])) | Q(state=State.ACCEPTED, extension_pending=True)
+CALLBACK_WORK = Q(state__in=sorted([State.REPLY_APPROVED, State.RATED]))
+
+
 class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
     """工单: one model for every channel, moved only by the FSM transitions in ``routing.machine``."""
 
@@ -250,6 +257,15 @@ class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["citizen", "-registered_at"], name="ticket_citizen_recent"),
             models.Index(fields=["state", "warn_at"], name="ticket_state_warn"),
             models.Index(fields=["-registered_at", "-id"], name="ticket_recent"),  # the newest-first list
+            models.Index(fields=["department", "-registered_at", "-id"], name="ticket_dept_recent"),  # a department's list
+            # Work queues: small (running tickets only), already in the order a page is read, and
+            # holding what the queue totals count (state, yellow-card point) so they never read the table.
+            models.Index(fields=["department", "due_at", "id"], include=["state", "warn_at"], condition=RUNNING, name="ticket_dept_running"),
+            models.Index(fields=["parent_department", "due_at", "id"], include=["state", "warn_at"], condition=RUNNING, name="ticket_parent_running"),
+            models.Index(fields=["due_at", "id"], condition=RUNNING, name="ticket_running_due"),
+            models.Index(fields=["id"], include=["due_at", "state", "warn_at"], condition=RUNNING, name="ticket_running_id"),  # assisting
+            models.Index(fields=["registered_at", "id"], condition=DISPATCHER_WORK, name="ticket_dispatcher_work"),
+            models.Index(fields=["replied_at", "id"], condition=CALLBACK_WORK, name="ticket_callback_work"),
         ]
 
     def __str__(self) -> str:

@@ -1,16 +1,29 @@
 """Reads: who sees which tickets, the work queues, the public timeline.
 
-Every list here costs a constant number of queries (related rows are joined
-or prefetched) and is served by an index on (department, state, due_at) or
-(state, due_at).
+Every list here costs a constant number of queries, whatever its length, and
+reads a page without sorting the whole list:
+
+* a department's tickets come from three places (lead, the unit that
+  sub-dispatched, assisting). An ``OR`` of the three would keep PostgreSQL
+  from using any index for the order, so a list of them is a ``TicketList`` of
+  three parts, each read in order from its own index and merged in Python;
+* each work queue filters with the very condition of its partial index
+  (``routing.models.RUNNING``, ``DISPATCHER_WORK``, ``CALLBACK_WORK``), which
+  holds only the tickets of that queue, already in the queue's order;
+* a page first reads the (order key, id) pairs of its rows, then loads just
+  those tickets with what a list shows (``with_related``).
 """
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+import heapq
+from collections.abc import Iterator, Sequence
+
+from django.db import connections
+from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from routing.models import Department, Ticket, TicketEvent, User
+from routing.models import CALLBACK_WORK, DISPATCHER_WORK, RUNNING, Department, Ticket, TicketEvent, User
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import State
 
@@ -22,10 +35,103 @@ def with_related(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
     )
 
 
+class TicketList:
+    """Tickets from one or more parts, in one order, countable and sliceable like a QuerySet
+    (Django's ``Paginator`` and DRF's pagination take it as it is).
+
+    A slice ``[start:stop]`` reads the first ``stop`` order keys of every part, each an
+    ordered index scan with a ``LIMIT``, merges them, drops a ticket met in two parts, and
+    loads the page's tickets with ``with_related``: ``len(parts) + 2`` queries. ``count()``
+    counts the distinct ids of the parts in one query. ``order`` is all ascending or all
+    descending and ends with ``id``, so every ticket has one place.
+    """
+
+    model = Ticket  # for tools that ask a list view for its model (drf-spectacular)
+
+    def __init__(self, parts: Sequence[QuerySet[Ticket]], *, order: Sequence[str]):
+        directions = {name.startswith("-") for name in order}
+        if len(directions) != 1 or order[-1].lstrip("-") != "id":
+            raise ValueError(f"order must be all ascending or all descending and end with id: {order!r}")
+        self.parts = [part.order_by() for part in parts]
+        self.descending = directions.pop()
+        self.fields = [name.lstrip("-") for name in order]
+
+    def _ordering(self) -> list:
+        # PostgreSQL's own NULL placement (last ascending, first descending), so a
+        # btree index on the fields gives this order as it is; SQLite is told the same.
+        if self.descending:
+            return [F(name).desc(nulls_first=True) for name in self.fields]
+        return [F(name).asc(nulls_last=True) for name in self.fields]
+
+    @staticmethod
+    def _key(row: tuple) -> tuple:
+        return tuple(item for value in row for item in (value is None, value))
+
+    def _ids(self, stop: int) -> Iterator[int]:
+        heads = [part.order_by(*self._ordering()).values_list(*self.fields)[:stop] for part in self.parts]
+        seen: set[int] = set()
+        for row in heapq.merge(*heads, key=self._key, reverse=self.descending):
+            if row[-1] not in seen:
+                seen.add(row[-1])
+                yield row[-1]
+
+    def __getitem__(self, item):
+        if isinstance(item, int):
+            page = self[item : item + 1]
+            if not page:
+                raise IndexError(item)
+            return page[0]
+        if item.step is not None or item.stop is None or (item.start or 0) < 0 or item.stop < 0:
+            raise TypeError("a TicketList is read in bounded slices, [start:stop]")
+        start, stop = item.start or 0, item.stop
+        if stop <= start:
+            return []
+        ids = list(self._ids(stop))[start:stop]
+        rows = with_related(Ticket.objects.filter(pk__in=ids)).in_bulk()
+        return [rows[pk] for pk in ids if pk in rows]
+
+    def count(self) -> int:
+        if len(self.parts) == 1:
+            return self.parts[0].count()
+        ids = [part.values("pk") for part in self.parts]
+        return ids[0].union(*ids[1:]).count()
+
+    def totals(self, **conditions: Q) -> dict[str, int]:
+        """``{"total": …, name: …}``: how many tickets the list holds and how many of them meet
+        each condition, in one query that reads every part from its own index (a ticket met in
+        two parts counts once)."""
+        flags = {name: Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField()) for name, condition in conditions.items()}
+        rows = [part.annotate(**flags).values("pk", *flags) for part in self.parts]
+        listed = rows[0].union(*rows[1:]) if len(rows) > 1 else rows[0]
+        sql, params = listed.query.sql_with_params()
+        connection = connections[listed.db]
+        sums = "".join(f", COALESCE(SUM({connection.ops.quote_name(name)}), 0)" for name in flags)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*){sums} FROM ({sql}) AS listed", params)
+            row = cursor.fetchone()
+        return dict(zip(["total", *flags], (int(value) for value in row)))
+
+    def filter(self, *args, **kwargs) -> TicketList:
+        return TicketList([part.filter(*args, **kwargs) for part in self.parts], order=self._order())
+
+    def _order(self) -> list[str]:
+        return [("-" if self.descending else "") + name for name in self.fields]
+
+
 def department_tickets(department_id: int) -> QuerySet[Ticket]:
-    """Tickets a department works on: as lead, as the unit that sub-dispatched, or assisting."""
+    """Tickets a department works on: as lead, as the unit that sub-dispatched, or assisting.
+    One QuerySet, for finding a ticket by its number; lists use ``department_parts``."""
     assisting = Ticket.assisting_departments.through.objects.filter(ticket_id=OuterRef("pk"), department_id=department_id)
     return Ticket.objects.filter(Q(department_id=department_id) | Q(parent_department_id=department_id) | Exists(assisting))
+
+
+def department_parts(department_id: int) -> list[QuerySet[Ticket]]:
+    """The same tickets as ``department_tickets``, as three parts that each have an index."""
+    return [
+        Ticket.objects.filter(department_id=department_id),
+        Ticket.objects.filter(parent_department_id=department_id),
+        Ticket.objects.filter(assisting_departments__id=department_id),
+    ]
 
 
 def visible_tickets(user: User) -> QuerySet[Ticket]:
@@ -39,36 +145,38 @@ def visible_tickets(user: User) -> QuerySet[Ticket]:
     return Ticket.objects.none()
 
 
+def visible_list(user: User, *, order: Sequence[str] = ("-registered_at", "-id")) -> TicketList:
+    """The tickets ``user`` may see, as a list to filter and page through (newest first)."""
+    if getattr(user, "is_authenticated", False) and user.role == Role.DEPARTMENT and user.department_id:
+        return TicketList(department_parts(user.department_id), order=order)
+    return TicketList([visible_tickets(user)], order=order)
+
+
 def can_see(user: User, ticket: Ticket) -> bool:
     return visible_tickets(user).filter(pk=ticket.pk).exists()
 
 
-def dispatcher_queue() -> QuerySet[Ticket]:
-    """派单员: new and returned tickets to dispatch, returns, extensions and replies to review."""
-    return with_related(
-        Ticket.objects.filter(
-            Q(state__in=[State.REGISTERED, State.RETURN_REQUESTED, State.REPLIED]) | Q(state=State.ACCEPTED, extension_pending=True)
-        )
-    ).order_by("registered_at", "id")
+def dispatcher_queue() -> TicketList:
+    """派单员: new and returned tickets to dispatch, returns, extensions and replies to review, oldest first."""
+    return TicketList([Ticket.objects.filter(DISPATCHER_WORK)], order=("registered_at", "id"))
 
 
-def department_queue(department_id: int) -> QuerySet[Ticket]:
+def department_queue(department_id: int) -> TicketList:
     """承办单位: dispatched and in-hand tickets, most urgent deadline first."""
-    running = [State.DISPATCHED, State.ACCEPTED, State.RETURN_REQUESTED]
-    return with_related(department_tickets(department_id).filter(state__in=running)).order_by("due_at", "id")
+    return TicketList([part.filter(RUNNING) for part in department_parts(department_id)], order=("due_at", "id"))
 
 
-def callback_queue() -> QuerySet[Ticket]:
+def callback_queue() -> TicketList:
     """话务员: approved replies awaiting the callback, and rated tickets to close or reopen."""
-    return with_related(Ticket.objects.filter(state__in=[State.REPLY_APPROVED, State.RATED])).order_by("replied_at", "id")
+    return TicketList([Ticket.objects.filter(CALLBACK_WORK)], order=("replied_at", "id"))
 
 
-def overdue() -> QuerySet[Ticket]:
+def overdue() -> TicketList:
     """督办: running tickets past their deadline, the longest overdue first."""
-    return with_related(Ticket.objects.filter(state__in=State.running(), due_at__lt=timezone.now())).order_by("due_at", "id")
+    return TicketList([Ticket.objects.filter(RUNNING, due_at__lt=timezone.now())], order=("due_at", "id"))
 
 
-def queue_for(user: User) -> QuerySet[Ticket]:
+def queue_for(user: User) -> TicketList:
     """What ``user`` should work on next, ordered by deadline."""
     if user.role == Role.DISPATCHER:
         return dispatcher_queue()
@@ -78,7 +186,7 @@ def queue_for(user: User) -> QuerySet[Ticket]:
         return overdue()
     if user.role == Role.AGENT:
         return callback_queue()
-    return Ticket.objects.none()
+    return TicketList([Ticket.objects.none()], order=("id",))
 
 
 def timeline(ticket: Ticket) -> QuerySet[TicketEvent]:

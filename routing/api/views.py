@@ -87,7 +87,7 @@ class TicketListCreate(ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        tickets = selectors.visible_tickets(self.request.user)
+        tickets = selectors.visible_list(self.request.user)
         params = self.request.query_params
         if state := params.get("state"):
             tickets = tickets.filter(state__in=[v for v in state.split(",") if v in State.values])
@@ -98,12 +98,12 @@ class TicketListCreate(ListAPIView):
             tickets = tickets.filter(match)
         if (category := params.get("category")) and category.isdigit():
             node = Category.objects.filter(pk=int(category)).first()
-            tickets = tickets.filter(category__path__startswith=node.path) if node else tickets.none()
+            tickets = tickets.filter(category__path__startswith=node.path) if node else tickets.filter(pk__in=[])
         if params.get("overdue") in {"true", "1"}:
             tickets = tickets.filter(state__in=State.running(), due_at__lt=timezone.now())
         if q := params.get("q", "").strip()[:200]:
             tickets = tickets.filter(Q(number__icontains=q) | Q(description__icontains=q) | Q(address__icontains=q) | Q(title__icontains=q))
-        return selectors.with_related(tickets).order_by("-registered_at", "-id")
+        return tickets
 
     @extend_schema(request=s.TicketCreateInput, responses={201: s.TicketDetailSerializer, 200: s.TicketDetailSerializer})
     def post(self, request):
