@@ -266,6 +266,7 @@ class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["id"], include=["due_at", "state", "warn_at"], condition=RUNNING, name="ticket_running_id"),  # assisting
             models.Index(fields=["registered_at", "id"], condition=DISPATCHER_WORK, name="ticket_dispatcher_work"),
             models.Index(fields=["replied_at", "id"], condition=CALLBACK_WORK, name="ticket_callback_work"),
+            models.Index(fields=["id"], condition=Q(kpi_excluded=True), name="ticket_kpi_excluded"),  # KPIs leave these out
         ]
 
     def __str__(self) -> str:
