@@ -19,6 +19,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Sequence
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -103,7 +104,10 @@ class TicketList:
         flags = {name: Case(When(condition, then=Value(1)), default=Value(0), output_field=IntegerField()) for name, condition in conditions.items()}
         rows = [part.annotate(**flags).values("pk", *flags) for part in self.parts]
         listed = rows[0].union(*rows[1:]) if len(rows) > 1 else rows[0]
-        sql, params = listed.query.sql_with_params()
+        try:
+            sql, params = listed.query.sql_with_params()
+        except EmptyResultSet:  # every part is .none()
+            return dict.fromkeys(["total", *flags], 0)
         connection = connections[listed.db]
         sums = "".join(f", COALESCE(SUM({connection.ops.quote_name(name)}), 0)" for name in flags)
         with connection.cursor() as cursor:

@@ -136,6 +136,13 @@ def test_a_page_loads_its_tickets_with_their_relations(mixed_queue, django_asser
             _ = [d.name for d in ticket.assisting_departments.all()]
 
 
+@pytest.mark.django_db
+def test_an_empty_list_pages_counts_and_totals_to_nothing():
+    nothing = selectors.TicketList([Ticket.objects.none(), Ticket.objects.none()], order=("due_at", "id"))
+    assert nothing[0:20] == [] and nothing.count() == 0
+    assert nothing.totals(red=Q(due_at__lt=timezone.now())) == {"total": 0, "red": 0}
+
+
 def test_a_ticket_list_refuses_an_order_it_cannot_merge():
     with pytest.raises(ValueError):
         selectors.TicketList([Ticket.objects.all()], order=("due_at", "-id"))
@@ -149,8 +156,9 @@ def test_a_ticket_list_refuses_an_order_it_cannot_merge():
 
 def _plan(read, *, only: str) -> str:
     """The plan of the first query ``read`` runs when ``only`` is left of the ticket table's
-    own indexes and sequential scans are ruled out: PostgreSQL uses a partial index only when
-    it can prove the query's condition implies the index's, so the plan shows whether it can.
+    own indexes and sequential scans, bitmap scans and sorts are discouraged: PostgreSQL uses a
+    partial index only when it can prove the query's condition implies the index's, and skips
+    the sort only when the index gives the order, so the plan shows whether both hold.
     (The test's transaction is rolled back, and the indexes with it.)"""
     with CaptureQueriesContext(connection) as captured:
         read()
@@ -164,7 +172,8 @@ def _plan(read, *, only: str) -> str:
         )
         for (name,) in cursor.fetchall():
             cursor.execute(f'DROP INDEX "{name}"')
-        cursor.execute("SET LOCAL enable_seqscan = off")
+        for plan_kind in ("seqscan", "bitmapscan", "sort"):  # still chosen if nothing else can answer
+            cursor.execute(f"SET LOCAL enable_{plan_kind} = off")
         cursor.execute("EXPLAIN " + sql)
         return "\n".join(row[0] for row in cursor.fetchall())
 
