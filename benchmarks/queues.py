@@ -6,19 +6,22 @@
 1. ``hotline_bench`` (kept between runs with ``--reuse``): 40 departments of very
    different sizes, 100 categories, 300,000 citizens, ``--tickets`` tickets in
    every state over the past year (about 25 % of them still running, a third of
-   those overdue), their timelines (about 3.6 events per ticket), 1 % with an
+   those overdue), their timelines (about 4.2 events per ticket, with the data the KPIs read), 1 % with an
    assisting department; bulk-loaded with ``INSERT ... SELECT generate_series``
    in one transaction per table, then ANALYZE;
 2. one daphne process; each endpoint is requested ``--requests`` times in a row
    (one client: latency, not throughput), random tickets where there is a number;
    an endpoint slower than ``--budget`` seconds in all stops after 20 requests;
-3. ``EXPLAIN (ANALYZE, BUFFERS)`` of the queries behind them, from the selectors
+3. the KPI reads (dashboard, wallboard, API) with every day counted from the timeline,
+   then the roll-up of every finished day (timed, what the worker does), then again;
+4. ``EXPLAIN (ANALYZE, BUFFERS)`` of the queries behind them, from the selectors
    themselves, saved next to the figures; the indexes each one uses are printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import http.client
 import random
 import re
@@ -44,7 +47,8 @@ STATES = [
 # the timeline of a ticket in each state: (kind, to_state, actor role, public)
 STEPS = {
     "closed": [("ticket.registered", "registered", "agent", True), ("ticket.dispatched", "dispatched", "dispatcher", True),
-               ("ticket.replied", "replied", "department", False), ("ticket.closed", "closed", "system", True)],
+               ("ticket.replied", "replied", "department", False), ("ticket.callback", "rated", "agent", True),
+               ("ticket.closed", "closed", "system", True)],
     "closed_first_contact": [("ticket.registered", "registered", "agent", True), ("ticket.resolved", "closed", "agent", True)],
     "registered": [("ticket.registered", "registered", "agent", True)],
     "dispatched": [("ticket.registered", "registered", "agent", True), ("ticket.dispatched", "dispatched", "dispatcher", True)],
@@ -160,7 +164,14 @@ def load(tickets: int) -> dict:
         cursor.execute(
             f"""
             INSERT INTO routing_ticketevent (ticket_id, kind, from_state, to_state, actor_role, data, public, created_at, actor_id, department_id)
-            SELECT t.id, s.kind, '', s.to_state, s.role, '{{}}'::jsonb, s.public, t.registered_at + s.step * interval '3 hours', NULL,
+            SELECT t.id, s.kind, '', s.to_state, s.role,
+                   -- what the actions write that the KPIs read: nine in ten on time, replies settle their round
+                   CASE WHEN s.kind = 'ticket.accepted' THEN jsonb_build_object('on_time', t.id % 10 <> 0)
+                        WHEN s.kind = 'ticket.replied' THEN jsonb_build_object('on_time', t.id % 10 <> 1, 'settles', true, 'founded', true, 'solved', true)
+                        WHEN s.kind = 'ticket.callback' THEN jsonb_build_object('reached', true, 'satisfaction',
+                             (ARRAY['satisfied', 'satisfied', 'basically_satisfied', 'unsatisfied'])[1 + (t.id % 4)::int])
+                        ELSE '{{}}'::jsonb END,
+                   s.public, t.registered_at + s.step * interval '3 hours', NULL,
                    CASE WHEN s.step > 0 THEN t.department_id END
             FROM routing_ticket t
             JOIN (VALUES {", ".join(steps)}) AS s(state, step, kind, to_state, role, public)
@@ -342,11 +353,30 @@ def main() -> None:
             (page_big, ["/department/queue/"] * n, "page: department queue, largest (100 cards)"),
             (page_dispatcher, ["/dispatch/queue/"] * n, "page: dispatcher queue (200 cards)"),
             (page_supervisor, ["/supervisor/overdue/"] * n, "page: supervisor overdue list"),
-            (page_supervisor, ["/supervisor/"] * n, "page: supervisor dashboard (KPIs, last 30 days)"),
         ]
         for auth, paths, label in runs:  # one warm-up pass over a few requests, then the measured ones
             measure(daphne.base, auth=auth, paths=paths[:5], label="(warm-up) " + label)
         result["endpoints"] = [measure(daphne.base, auth=auth, paths=paths, label=label, budget=args.budget) for auth, paths, label in runs]
+
+        # KPIs: first with every day counted from the timeline, then with the finished days rolled up
+        year = f"from={(dt.date.today() - dt.timedelta(days=364)).isoformat()}&to={dt.date.today().isoformat()}"
+        kpi_runs = [
+            (page_supervisor, ["/supervisor/"] * n, "page: supervisor dashboard (KPIs, last 30 days)"),
+            (page_supervisor, ["/supervisor/wall/live/"] * n, "page: wallboard (live part)"),
+            (supervisor, ["/api/v1/kpis/?by=department"] * n, "KPIs by department, last 30 days"),
+            (supervisor, [f"/api/v1/kpis/?{year}&by=category"] * n, "KPIs by category, last 365 days"),
+        ]
+        from routing import kpis
+
+        kpis.forget_roll_ups()
+        result["kpis_counted"] = [measure(daphne.base, auth=a, paths=p[:20], label="(no roll-ups) " + label, budget=args.budget, minimum=3) for a, p, label in kpi_runs]
+        started = time.monotonic()
+        days = 0
+        while rolled := kpis.roll_up(limit=400):
+            days += rolled
+        result["roll_up"] = {"days": days, "seconds": round(time.monotonic() - started, 1)}
+        print(f"  rolled up {days} days in {result['roll_up']['seconds']} s")
+        result["kpis_rolled"] = [measure(daphne.base, auth=a, paths=p, label=label, budget=args.budget) for a, p, label in kpi_runs]
 
     plans, used = explain_all(big[0], big_numbers[0])
     result["indexes_used"] = used

@@ -11,7 +11,7 @@ import datetime as dt
 import uuid
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.shortcuts import render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template
@@ -187,16 +187,7 @@ def supervisor_overdue(request):
 
 def _wall_context(user) -> dict:
     now = timezone.now()
-    today = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    open_states = [s for s in State.values if s not in State.final()]
-    counts = Ticket.objects.aggregate(
-        open=Count("id", filter=Q(state__in=open_states)),
-        today=Count("id", filter=Q(registered_at__gte=today)),
-        to_dispatch=Count("id", filter=Q(state=State.REGISTERED)),
-        overdue=Count("id", filter=Q(state__in=State.running(), due_at__lt=now)),
-        due_soon=Count("id", filter=Q(state__in=State.running(), warn_at__lte=now, due_at__gte=now)),
-        supervised=Count("id", filter=Q(state__in=open_states, supervised=True)),
-    )
+    counts = selectors.city_counts(now=now)
     totals = kpis.compute()["totals"]
     labels = _kpi_labels()
     recent = TicketEvent.objects.filter(kind__in=["ticket.registered", "ticket.dispatched", "ticket.replied", "ticket.closed", "ticket.card_red"]).select_related("ticket", "department").order_by("-created_at", "-id")[:12]

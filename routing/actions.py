@@ -266,6 +266,7 @@ def reply_ticket(ticket: Ticket, *, founded: bool, solved: bool, text: str, basi
 
     def apply(t: Ticket):
         outcome.data["on_time"] = t.handle_due is None or now <= t.handle_due
+        outcome.data["settles"] = t.handle_settled_at is None  # counted by the KPIs once per handling round
         t.reply(founded=founded, solved=solved, text=text, basis=basis, at=now)
 
     return perform(ticket, "reply", by=by, apply=apply, outcome=outcome)

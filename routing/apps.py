@@ -10,7 +10,8 @@ class RoutingConfig(AppConfig):
         from django.conf import settings
 
         from routing import effects  # noqa: F401  registers the live-update outbox handler
-        from routing import periodic, sweep
+        from routing import kpis, periodic, sweep
 
         periodic.register("sweep", sweep.run, every_seconds=settings.SWEEP_INTERVAL_SECONDS)
+        periodic.register("kpis.roll_up", kpis.roll_up, every_seconds=settings.KPI_ROLLUP_SECONDS)
 

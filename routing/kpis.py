@@ -8,34 +8,53 @@ assessment (``kpi_excluded``) are left out. The definitions:
 answer_rate         answered calls ÷ incoming calls (from the telephony room's provider)
 first_contact       ``ticket.resolved`` ÷ ``ticket.registered``
 on_time_accept      ``ticket.accepted`` with ``on_time`` ÷ ``ticket.dispatched``
-on_time_completion  tickets replied on time ÷ tickets due (replied, or red-carded on the
-                    handle deadline) in the period, each ticket counted once
+on_time_completion  handling rounds settled by an on-time reply ÷ handling rounds settled.
+                    A round runs from a dispatch (or a reopen) to its first reply, and is
+                    settled once: by that reply, or by the red card of its handle deadline
+                    if the card came first (events with ``settles``). A reply sent back by
+                    review, or a late reply after the red card, settles nothing again.
 return_rate         ``ticket.return_approved`` ÷ ``ticket.dispatched``
 satisfaction        callbacks 满意 + 基本满意 ÷ callbacks with a satisfaction answer
 reopen_rate         ``ticket.reopened`` ÷ ``ticket.replied``
 ==================  =====================================================================
 
 Grouped by the department on the event, the ticket's top-level category, the
-ticket's district, or the day.
+ticket's district, or the day. Every count is additive (a count of events, never
+of distinct tickets), so a period is the sum of its days.
+
+**Roll-ups.** Counting a city's timeline on every view does not scale (a month is
+~650,000 events at a million tickets a year), so the worker keeps ``KpiDay``:
+each day that is over gets its counts per department × top-level category ×
+district, written once (``roll_up``). A report sums the rolled days and counts
+only the days not rolled yet (today, or every day when no worker ran) from the
+events, then takes away what excluded tickets contributed to the rolled days,
+so exclusions apply at once and the figures are the same either way (the tests
+compare both). A ticket's category and area are set at registration and never
+change, and events are only appended, so a rolled day stays true.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
 
-from django.db.models import Count, Q
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from routing.models import Area, Category, Department, Ticket, TicketEvent
+from routing.models import Area, Category, Department, KpiDay, KpiRolledDay, Ticket, TicketEvent
 from routing.states import Satisfaction
+
+log = logging.getLogger(__name__)
 
 DEFINITIONS = {
     "answer_rate": "answered calls ÷ incoming calls",
     "first_contact": "resolved at registration ÷ registered",
     "on_time_accept": "accepted before the accept deadline ÷ dispatched",
-    "on_time_completion": "replied before the handle deadline ÷ due (replied or overdue) in the period",
+    "on_time_completion": "handling rounds replied before the handle deadline ÷ handling rounds settled (first reply, or red card) in the period",
     "return_rate": "returns approved ÷ dispatched",
     "satisfaction": "(满意 + 基本满意) ÷ rated",
     "reopen_rate": "reopened ÷ replied",
@@ -52,19 +71,36 @@ RATIOS = {
 }
 
 _SATISFIED = [Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED]
+_SETTLES = Q(data__settles=True)
+# Counts of events; each is a column of KpiDay.
 COUNTS = {
     "registered": Count("id", filter=Q(kind="ticket.registered")),
     "resolved": Count("id", filter=Q(kind="ticket.resolved")),
     "dispatched": Count("id", filter=Q(kind="ticket.dispatched")),
     "accepted_on_time": Count("id", filter=Q(kind="ticket.accepted", data__on_time=True)),
     "replied": Count("id", filter=Q(kind="ticket.replied")),
-    "replied_on_time": Count("ticket", distinct=True, filter=Q(kind="ticket.replied", data__on_time=True)),
-    "due": Count("ticket", distinct=True, filter=Q(kind="ticket.replied") | Q(kind="ticket.card_red", data__deadline="handle")),
+    "replied_on_time": Count("id", filter=Q(kind="ticket.replied", data__on_time=True) & _SETTLES),
+    "due": Count("id", filter=Q(kind__in=["ticket.replied", "ticket.card_red"]) & _SETTLES),
     "returned": Count("id", filter=Q(kind="ticket.return_approved")),
     "rated": Count("id", filter=Q(kind="ticket.callback", data__satisfaction__in=[*_SATISFIED, Satisfaction.UNSATISFIED])),
     "satisfied": Count("id", filter=Q(kind="ticket.callback", data__satisfaction__in=_SATISFIED)),
     "reopened": Count("id", filter=Q(kind="ticket.reopened")),
 }
+# The kinds any count looks at: the others (notes, urges, cards but red ones…) are never read.
+_COUNTED_KINDS = sorted(
+    {
+        "ticket.registered", "ticket.resolved", "ticket.dispatched", "ticket.accepted", "ticket.replied", "ticket.card_red",
+        "ticket.return_approved", "ticket.callback", "ticket.reopened",
+    }
+)  # fmt: skip
+
+GROUPINGS = ("department", "category", "area", "day")
+# grouping → the KpiDay column it sums by ("" is the totals)
+_COLUMN = {"": None, "department": "department_id", "category": "category_id", "area": "district_id", "day": "day"}
+
+# A day is rolled up this long after it ends, so that a transaction begun before midnight
+# has committed its events.
+SETTLE_MARGIN = dt.timedelta(minutes=15)
 
 # Other rooms add KPIs that are not on the ticket timeline (e.g. the answer
 # rate of calls): name → fn(start, end) → (numerator, denominator).
@@ -80,7 +116,13 @@ def _ratio(numerator: int, denominator: int) -> dict:
 
 
 def _metrics(counts: dict) -> dict:
-    return {name: _ratio(counts[num], counts[den]) for name, (num, den) in RATIOS.items()}
+    return {name: _ratio(counts.get(num, 0), counts.get(den, 0)) for name, (num, den) in RATIOS.items()}
+
+
+def _bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """The aware start of a local day and of the next one."""
+    lower = timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+    return lower, timezone.make_aware(dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min))
 
 
 def period(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime, dt.datetime, dt.date, dt.date]:
@@ -88,9 +130,11 @@ def period(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime, dt.
     today = timezone.localdate()
     end = end or today
     start = start or end - dt.timedelta(days=29)
-    lower = timezone.make_aware(dt.datetime.combine(start, dt.time.min))
-    upper = timezone.make_aware(dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min))
-    return lower, upper, start, end
+    return _bounds(start)[0], _bounds(end)[1], start, end
+
+
+# --- cells: the counts of one day × department × top-level category × district ----------
+Cell = tuple[dt.date, int | None, int | None, int | None]
 
 
 def _roots(model, ids) -> dict[int, int]:
@@ -107,6 +151,55 @@ def _roots(model, ids) -> dict[int, int]:
     return result
 
 
+def _cells(events: QuerySet) -> dict[Cell, Counter]:
+    """Count ``events`` per cell, in one grouped query."""
+    rows = list(
+        events.filter(kind__in=_COUNTED_KINDS)
+        .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
+        .values("day", "department_id", "ticket__category_id", "ticket__area_id")
+        .annotate(**COUNTS)
+        .order_by()
+    )
+    categories = _roots(Category, {row["ticket__category_id"] for row in rows})
+    districts = _roots(Area, {row["ticket__area_id"] for row in rows})
+    cells: dict[Cell, Counter] = {}
+    for row in rows:
+        key = (row["day"], row["department_id"], categories.get(row["ticket__category_id"]), districts.get(row["ticket__area_id"]))
+        cells.setdefault(key, Counter()).update({name: row[name] for name in COUNTS})
+    return cells
+
+
+def _fold(cells: dict[Cell, Counter], by: str) -> dict:
+    """Sum cells by a grouping's key (one total for "")."""
+    position = {"": None, "day": 0, "department": 1, "category": 2, "area": 3}[by]
+    folded: dict = {}
+    for key, counts in cells.items():
+        folded.setdefault(None if position is None else key[position], Counter()).update(counts)
+    return folded
+
+
+def _days_in(lower: dt.date, upper: dt.date) -> Iterable[dt.date]:
+    day = lower
+    while day <= upper:
+        yield day
+        day += dt.timedelta(days=1)
+
+
+def _events_on(days: list[dt.date]) -> QuerySet:
+    """Events of the given local days, as few ranges as the days allow."""
+    ranges: list[list[dt.date]] = []
+    for day in sorted(days):
+        if ranges and ranges[-1][1] + dt.timedelta(days=1) == day:
+            ranges[-1][1] = day
+        else:
+            ranges.append([day, day])
+    condition = Q()
+    for first, last in ranges:
+        condition |= Q(created_at__gte=_bounds(first)[0], created_at__lt=_bounds(last)[1])
+    return TicketEvent.objects.filter(condition) if ranges else TicketEvent.objects.none()
+
+
+# --- reading --------------------------------------------------------------------------
 def compute(*, start: dt.date | None = None, end: dt.date | None = None, by: str | None = None) -> dict:
     """The KPI report for a period, in total and grouped ``by`` department, category, area or day."""
     return compute_each(start=start, end=end, groupings=[by or ""])[by or ""]
@@ -115,42 +208,96 @@ def compute(*, start: dt.date | None = None, end: dt.date | None = None, by: str
 def compute_each(*, start: dt.date | None = None, end: dt.date | None = None, groupings: list[str]) -> dict[str, dict]:
     """One report per grouping ("" for none) for the same period; the totals are counted once."""
     lower, upper, start, end = period(start, end)
-    # Excluded tickets are few: leaving their ids out (a small indexed set) spares the totals a
-    # join with every ticket of the city.
+    rolled = sorted(KpiRolledDay.objects.filter(day__gte=start, day__lte=end).values_list("day", flat=True))
+    live = sorted(set(_days_in(start, end)) - set(rolled))
+    # Excluded tickets are few (a partial index holds them): their events are counted
+    # apart, left out of the live days and taken away from the rolled ones.
     excluded = Ticket.objects.filter(kpi_excluded=True).values("pk")
-    events = TicketEvent.objects.filter(created_at__gte=lower, created_at__lt=upper).exclude(ticket_id__in=excluded)
-    totals = _metrics(events.aggregate(**COUNTS))
+    live_cells = _cells(_events_on(live).exclude(ticket_id__in=excluded)) if live else {}
+    excluded_cells = _cells(_events_on(rolled).filter(ticket_id__in=excluded)) if rolled else {}
+    rolled_days = KpiDay.objects.filter(day__in=rolled)
+
+    def counted(by: str) -> dict:
+        column = _COLUMN[by]
+        sums = {name: Sum(name) for name in COUNTS}
+        if column is None:
+            folded = {None: Counter({n: v or 0 for n, v in rolled_days.aggregate(**sums).items()})} if rolled else {}
+        else:
+            folded = {row[column]: Counter({n: row[n] for n in COUNTS}) for row in rolled_days.values(column).annotate(**sums).order_by()}
+        for key, counts in _fold(live_cells, by).items():
+            folded.setdefault(key, Counter()).update(counts)
+        for key, counts in _fold(excluded_cells, by).items():
+            folded.setdefault(key, Counter()).subtract(counts)
+        return folded
+
+    totals = _metrics(counted("").get(None, Counter()))
     for name, provider in _providers.items():
         totals[name] = _ratio(*provider(lower, upper))
     return {
         by: {
             "from": start.isoformat(), "to": end.isoformat(), "by": by, "definitions": DEFINITIONS, "totals": totals,
-            "groups": _grouped(events, by) if by else [],
+            "groups": _groups(counted(by), by) if by else [],
         }
         for by in groupings
     }  # fmt: skip
 
 
-def _grouped(events, by: str) -> list[dict]:
-    if by == "department":
-        rows = events.values("department_id").annotate(**COUNTS)
-        names = dict(Department.objects.values_list("pk", "name"))
-        groups = {row["department_id"]: row for row in rows}
-        return [
-            {"key": key, "label": names.get(key, "—"), "metrics": _metrics(row)} for key, row in sorted(groups.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
-        ]
+def _groups(folded: dict, by: str) -> list[dict]:
+    folded = {key: counts for key, counts in folded.items() if any(counts.values())}
     if by == "day":
-        rows = events.annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone())).values("day").annotate(**COUNTS).order_by("day")
-        return [{"key": row["day"].isoformat(), "label": row["day"].isoformat(), "metrics": _metrics(row)} for row in rows]
-    field, model = ("ticket__category_id", Category) if by == "category" else ("ticket__area_id", Area)
-    rows = list(events.values(field).annotate(**COUNTS))
-    roots = _roots(model, [row[field] for row in rows])
-    merged: dict = {}
-    for row in rows:
-        key = roots.get(row[field])
-        bucket = merged.setdefault(key, {name: 0 for name in COUNTS})
-        for name in COUNTS:
-            bucket[name] += row[name]
-    # distinct-ticket counts summed over subgroups stay exact: a ticket has one category and one area.
-    names = dict(model.objects.filter(pk__in=[k for k in merged if k]).values_list("pk", "name"))
-    return [{"key": key, "label": names.get(key, "—"), "metrics": _metrics(bucket)} for key, bucket in sorted(merged.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))]
+        return [{"key": day.isoformat(), "label": day.isoformat(), "metrics": _metrics(counts)} for day, counts in sorted(folded.items())]
+    model = {"department": Department, "category": Category, "area": Area}[by]
+    names = dict(model.objects.filter(pk__in=[k for k in folded if k]).values_list("pk", "name"))
+    ordered = sorted(folded.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
+    return [{"key": key, "label": names.get(key, "—"), "metrics": _metrics(counts)} for key, counts in ordered]
+
+
+# --- rolling up -------------------------------------------------------------------------
+def roll_up_day(day: dt.date) -> bool:
+    """Write the ``KpiDay`` rows of one day that is over; False if they were already written.
+
+    Safe with several workers: the day's ``KpiRolledDay`` row is inserted first in the
+    transaction, so a second worker waits for the first and then finds it.
+    """
+    if timezone.now() < _bounds(day)[1] + SETTLE_MARGIN:
+        raise ValueError(f"{day} is not over yet")
+    try:
+        with transaction.atomic():
+            KpiRolledDay.objects.create(day=day)
+            cells = _cells(_events_on([day]))
+            KpiDay.objects.bulk_create(
+                KpiDay(day=key[0], department_id=key[1], category_id=key[2], district_id=key[3], **counts) for key, counts in cells.items()
+            )
+    except IntegrityError:
+        return False  # another worker rolled it
+    return True
+
+
+def roll_up(*, limit: int = 62) -> int:
+    """Roll up the days that are over and not rolled yet, oldest first, at most ``limit`` per call.
+
+    Run by the worker every ``KPI_ROLLUP_SECONDS``; the first runs on an existing
+    timeline catch up ``limit`` days at a time.
+    """
+    first = TicketEvent.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    if first is None:
+        return 0
+    last = timezone.localdate(timezone.now() - SETTLE_MARGIN) - dt.timedelta(days=1)
+    done = set(KpiRolledDay.objects.filter(day__gte=timezone.localdate(first)).values_list("day", flat=True))
+    rolled = 0
+    for day in _days_in(timezone.localdate(first), last):
+        if rolled >= limit:
+            break
+        if day not in done and roll_up_day(day):
+            rolled += 1
+    if rolled:
+        log.info("kpis: rolled up %d day(s)", rolled)
+    return rolled
+
+
+def forget_roll_ups() -> int:
+    """Delete every roll-up (e.g. after a change of definitions); the next runs rebuild them."""
+    with transaction.atomic():
+        KpiDay.objects.all().delete()
+        deleted, _ = KpiRolledDay.objects.all().delete()
+    return deleted

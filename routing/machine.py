@@ -115,6 +115,7 @@ class TicketMachine:
         self.return_until = return_until
         self.accept_due = accept_due
         self.handle_due = handle_due
+        self.handle_settled_at = None  # a new handling round
         self._run_deadline(accept_due, warn_at)
 
     @transition(field="state", source=[S.DISPATCHED, S.ACCEPTED], target=S.DISPATCHED, permission=_handling_department)
@@ -187,6 +188,8 @@ class TicketMachine:
         self.reply_basis = basis
         self.replied_at = at
         self.extension_pending = False
+        if self.handle_settled_at is None:  # the round's first reply settles its deadline
+            self.handle_settled_at = at
         self._clear_running_deadline()
 
     @transition(field="state", source=S.REPLIED, target=S.REPLY_APPROVED, permission=DISPATCH_DESK)
@@ -215,6 +218,7 @@ class TicketMachine:
         self.reply_founded = self.reply_solved = None
         self.replied_at = None
         self.handle_due = handle_due
+        self.handle_settled_at = None  # a new handling round
         self._run_deadline(handle_due, warn_at)
 
     @transition(field="state", source=S.RATED, target=S.CLOSED, permission=_closer)

@@ -165,6 +165,8 @@ class Citizen(models.Model):
 RUNNING = Q(state__in=sorted(State.running()))
 DISPATCHER_WORK = Q(state__in=sorted([State.REGISTERED, State.RETURN_REQUESTED, State.REPLIED])) | Q(state=State.ACCEPTED, extension_pending=True)
 CALLBACK_WORK = Q(state__in=sorted([State.REPLY_APPROVED, State.RATED]))
+OPEN = Q(state__in=sorted(State.open_states()))
+SUPERVISED = OPEN & Q(supervised=True)
 
 
 class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
@@ -213,6 +215,9 @@ class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
     warn_at = models.DateTimeField(null=True, blank=True, help_text=_("Yellow card point of due_at."))
     yellow_card_at = models.DateTimeField(null=True, blank=True)
     red_card_at = models.DateTimeField(null=True, blank=True)
+    # When this handling round's deadline was settled, once: by its first reply, or by the
+    # red card if that came first. A dispatch or a reopen starts a new round (the KPIs count rounds).
+    handle_settled_at = models.DateTimeField(null=True, blank=True)
 
     return_until = models.DateTimeField(null=True, blank=True)
     return_reason = models.TextField(blank=True)
@@ -267,6 +272,7 @@ class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["registered_at", "id"], condition=DISPATCHER_WORK, name="ticket_dispatcher_work"),
             models.Index(fields=["replied_at", "id"], condition=CALLBACK_WORK, name="ticket_callback_work"),
             models.Index(fields=["id"], condition=Q(kpi_excluded=True), name="ticket_kpi_excluded"),  # KPIs leave these out
+            models.Index(fields=["id"], condition=SUPERVISED, name="ticket_supervised_open"),  # the wallboard counts them
         ]
 
     def __str__(self) -> str:
@@ -330,6 +336,49 @@ class TicketEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("TicketEvent rows are immutable: the timeline is append-only")
+
+
+class KpiDay(models.Model):
+    """The KPI counts of one local day for one department × top-level category × district.
+
+    A roll-up of the timeline, written once for each day that is over by
+    ``routing.kpis.roll_up`` (the worker runs it) and summed by ``routing.kpis``
+    instead of counting those days' events again. The count columns are the
+    names of ``routing.kpis.COUNTS``. Every ticket is counted, excluded ones
+    too: they are left out when read, so an exclusion never rewrites a day.
+    """
+
+    day = models.DateField()
+    department = models.ForeignKey(Department, null=True, on_delete=models.PROTECT, related_name="+")
+    category = models.ForeignKey(Category, null=True, on_delete=models.PROTECT, related_name="+", help_text=_("Top-level category."))
+    district = models.ForeignKey(Area, null=True, on_delete=models.PROTECT, related_name="+")
+    registered = models.PositiveIntegerField(default=0)
+    resolved = models.PositiveIntegerField(default=0)
+    dispatched = models.PositiveIntegerField(default=0)
+    accepted_on_time = models.PositiveIntegerField(default=0)
+    replied = models.PositiveIntegerField(default=0)
+    replied_on_time = models.PositiveIntegerField(default=0)
+    due = models.PositiveIntegerField(default=0)
+    returned = models.PositiveIntegerField(default=0)
+    rated = models.PositiveIntegerField(default=0)
+    satisfied = models.PositiveIntegerField(default=0)
+    reopened = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("考核日汇总")
+        verbose_name_plural = _("考核日汇总")
+        indexes = [models.Index(fields=["day"], name="kpiday_day")]
+
+
+class KpiRolledDay(models.Model):
+    """A day whose ``KpiDay`` rows are written (in the same transaction as the rows)."""
+
+    day = models.DateField(primary_key=True)
+    rolled_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("已汇总日期")
+        verbose_name_plural = _("已汇总日期")
 
 
 class DailySequence(models.Model):

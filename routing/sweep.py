@@ -29,7 +29,8 @@ class SweepResult:
 
 
 def _deadline_name(ticket: Ticket) -> str:
-    return "accept" if ticket.state == State.DISPATCHED else "handle"
+    # Not yet accepted (dispatched, or asking to return before accepting): the accept deadline runs.
+    return "accept" if ticket.accepted_at is None else "handle"
 
 
 def _card(ticket_id: int, *, colour: str, now) -> bool:
@@ -40,6 +41,10 @@ def _card(ticket_id: int, *, colour: str, now) -> bool:
             return False
         ticket = Ticket.objects.select_related("department").get(pk=ticket_id)
         data = {"deadline": _deadline_name(ticket), "due_at": ticket.due_at.isoformat() if ticket.due_at else None}
+        if colour == "red" and data["deadline"] == "handle" and ticket.handle_settled_at is None:
+            # Overdue before any reply: this settles the handling round as late (routing.kpis).
+            Ticket.objects.filter(pk=ticket_id).update(handle_settled_at=now)
+            data["settles"] = True
         event = record_event(ticket, kind=f"ticket.card_{colour}", actor=SYSTEM, from_state=ticket.state, data=data, department=ticket.department)
         effects.push(ticket, event)
         audience = [groups.role(Role.SUPERVISOR)] + ([groups.department(ticket.department_id)] if ticket.department_id else [])

@@ -96,3 +96,29 @@ def test_two_workers_never_deliver_a_message_twice(db):
     # then every message was delivered exactly once
     assert sorted(delivered) == sorted(OutboxMessage.objects.filter(kind="test.count").values_list("pk", flat=True))
     assert OutboxMessage.objects.filter(kind="test.count", status="done").count() == 40
+
+
+def test_two_workers_rolling_up_the_same_day_write_it_once(ticket_in):
+    import datetime as dt
+
+    import time_machine
+    from django.utils import timezone
+
+    from routing import kpis
+    from routing.models import KpiDay, KpiRolledDay
+
+    assert connection.vendor == "postgresql"
+    # given a day with some history
+    for situation in ("closed", "closed_at_first_contact", "accepted"):
+        ticket_in(situation)
+    today = timezone.localdate()
+    expected = kpis.compute(start=today, end=today, by="department")
+    # when two workers roll it up at once, the next morning
+    with time_machine.travel(timezone.now() + dt.timedelta(days=1), tick=True):
+        results = run_in_threads(4, lambda i: kpis.roll_up_day(today))
+    # then one wrote it, the others found it written, and the figures are those of the events
+    assert sorted(value for _, value in results) == [False, False, False, True], results
+    assert KpiRolledDay.objects.filter(day=today).count() == 1
+    cells = KpiDay.objects.filter(day=today)
+    assert len({(c.department_id, c.category_id, c.district_id) for c in cells}) == cells.count()
+    assert kpis.compute(start=today, end=today, by="department") == expected

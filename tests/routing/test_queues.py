@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from routing import actions, selectors
-from routing.models import RUNNING, Ticket
+from routing.models import RUNNING, SUPERVISED, Ticket
 from routing.states import State
 
 WINDOWS = [(0, 1), (0, 3), (2, 5), (3, 4), (0, 20), (4, 40), (7, 8), (11, 30), (25, 50)]
@@ -196,3 +196,32 @@ def test_each_queue_page_can_be_read_in_order_from_its_index(mixed_queue, index,
     plan = _plan(lambda: read(mixed_queue["city_mgmt"].pk), only=index)
     assert index in plan, f"{index} not used:\n{plan}"
     assert "Sort" not in plan and "Seq Scan" not in plan, f"{index} not read in order:\n{plan}"
+
+
+@pytest.mark.django_db
+def test_the_city_counts_of_the_wallboard_match_counting_every_ticket(mixed_queue, ticket_in, cast):
+    for situation in ("accepted", "replied", "dispatched"):
+        actions.supervise_ticket(ticket_in(situation), note="督办", by=cast["supervisor"])
+    finished = actions.supervise_ticket(ticket_in("replied"), by=cast["supervisor"])
+    finished = actions.approve_reply(finished, by=cast["dispatcher"])
+    actions.callback_ticket(finished, reached=True, solved=True, satisfaction="satisfied", by=cast["agent"])  # closes it: no longer counted
+    now = timezone.now()
+    midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    running, open_ = Q(state__in=State.running()), Q(state__in=State.open_states())
+    expected = Ticket.objects.aggregate(
+        open=Count("id", filter=open_),
+        today=Count("id", filter=Q(registered_at__gte=midnight)),
+        to_dispatch=Count("id", filter=Q(state=State.REGISTERED)),
+        overdue=Count("id", filter=running & Q(due_at__lt=now)),
+        due_soon=Count("id", filter=running & Q(warn_at__lte=now, due_at__gte=now)),
+        supervised=Count("id", filter=open_ & Q(supervised=True)),
+    )
+    assert selectors.city_counts(now=now) == expected
+    assert expected["supervised"] == 3 and expected["overdue"] > 0
+
+
+@pytest.mark.django_db
+def test_the_supervised_count_reads_its_small_index(mixed_queue):
+    assert connection.vendor == "postgresql", "partial indexes are proved on PostgreSQL"
+    plan = _plan(lambda: Ticket.objects.filter(SUPERVISED).count(), only="ticket_supervised_open")
+    assert "ticket_supervised_open" in plan and "Seq Scan" not in plan, plan
