@@ -16,6 +16,13 @@
    group) is timed from its start to each client's receipt: p50/p95/max over all
    receipts.
 
+Before the fan-out the other connections are closed one after the other without
+pause, and after it the ``--clients`` all at once: the department's group in
+Redis must then hold only the connections still open (a lost ``group_discard``
+leaves a channel there until the group expiry, and ``group_send`` keeps writing
+to it). The run counts the channel-layer errors of daphne's log (``Timeout
+reading from``, ``MaxConnectionsError``) and the Redis connections of its database.
+
 The clients run in this process (one asyncio loop) on the same machine as
 daphne, Redis and PostgreSQL; the worker's own polling delay
 (``WORKER_POLL_SECONDS``, 2 s by default) comes on top of the fan-out time.
@@ -145,11 +152,63 @@ async def fan_out(sockets, department, updates: int) -> dict:
     return {"updates": updates, "receipts": len(latencies), "missing": missing, **harness.summarize(latencies).__dict__}
 
 
+# What the WebSocket section of docs/BENCHMARKS.md counts in daphne's log: the last line of each
+# traceback (daphne's "Exception inside application: ..." line above it repeats only the message).
+LOG_ERRORS = {
+    "redis_read_timeouts": "redis.exceptions.TimeoutError: Timeout reading from",
+    "redis_max_connections": "redis.exceptions.MaxConnectionsError",
+}
+
+
+def count_log_errors(log, offset: int) -> dict:
+    """Occurrences of LOG_ERRORS in ``log`` after ``offset`` (this run's part of an appended log)."""
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        text = fh.read().decode("utf-8", "replace")
+    return {name: text.count(needle) for name, needle in LOG_ERRORS.items()}
+
+
+class DepartmentGroup:
+    """The department's group in the Redis of REDIS_URL: how many channels it holds, against what it should."""
+
+    def __init__(self, department):
+        import redis.asyncio
+        from channels.layers import get_channel_layer
+        from django.conf import settings
+
+        from routing import groups
+
+        self.raw = redis.asyncio.Redis.from_url(settings.REDIS_URL)
+        self.key = get_channel_layer()._group_key(groups.department(department.pk))
+        self.db = int(self.raw.connection_pool.connection_kwargs.get("db", 0))
+        self.before = 0
+
+    async def start(self) -> None:
+        # Channels an earlier run left behind (a day's group expiry) are not this run's.
+        self.before = await self.raw.zcard(self.key)
+
+    async def settled(self, open_sockets: int, *, settle: float = 60) -> dict:
+        """Members once daphne has handled the closes (waiting up to ``settle`` s), and the Redis connections of the database."""
+        expected = self.before + open_sockets
+        deadline = time.monotonic() + settle
+        members = await self.raw.zcard(self.key)
+        while members != expected and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            members = await self.raw.zcard(self.key)
+        connections = sum(1 for c in await self.raw.client_list() if int(c.get("db", -1)) == self.db)
+        return {"members": members - self.before, "open_sockets": open_sockets, "stale": members - expected, "redis_connections_of_db": connections}
+
+    async def close(self) -> None:
+        await self.raw.aclose()
+
+
 async def run(args, daphne, cookies, department) -> dict:
     url, origin = f"ws://127.0.0.1:{daphne.port}/ws/notifications/", daphne.base
     result: dict = {"steps": []}
     sockets: list = []
     base_rss = daphne.rss_mb()
+    group = DepartmentGroup(department)
+    await group.start()
     while len(sockets) < args.max_connections:
         count = min(args.step, args.max_connections - len(sockets))
         started = time.monotonic()
@@ -176,9 +235,14 @@ async def run(args, daphne, cookies, department) -> dict:
     for socket in sockets[args.clients :]:
         await socket.close()
     sockets = sockets[: args.clients]
+    result["group_after_closing_others"] = await group.settled(len(sockets))
+    print(f"  department group after closing the others: {result['group_after_closing_others']}")
     print(f"fan-out to {len(sockets)} clients:")
     result["fan_out"] = await fan_out(sockets, department, args.updates)
     await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+    # before daphne is stopped, or its unfinished disconnects are left in the group for the next run
+    result["group_after_closing_all"] = await group.settled(0)
+    await group.close()
     return result
 
 
@@ -198,14 +262,19 @@ def main() -> None:
     if not settings.REDIS_URL:
         raise SystemExit("benchmarks.websocket: set REDIS_URL (the channel layer of a real deployment)")
     result = {"benchmark": "websocket", "args": vars(args), "machine": harness.machine()}
-    with harness.Daphne(DATABASE, log=harness.RESULTS / "websocket-daphne.log") as daphne:
+    log = harness.RESULTS / "websocket-daphne.log"
+    offset = log.stat().st_size if log.exists() else 0
+    with harness.Daphne(DATABASE, log=log) as daphne:
         result.update(asyncio.run(run(args, daphne, cookies, department)))
     result["machine"]["load_after"] = harness.machine()["load_1_5_15"]
+    result["daphne_log_errors"] = count_log_errors(log, offset)
     path = harness.save("websocket", result)
     fan = result["fan_out"]
     print(
         f"\none daphne held {result['held']} connections; a queue update reached {fan['receipts']} receipts "
-        f"(p50 {fan['p50_ms']:.0f} ms, p95 {fan['p95_ms']:.0f} ms, max {fan['max_ms']:.0f} ms, {fan['missing']} missing); saved {path}"
+        f"(p50 {fan['p50_ms']:.0f} ms, p95 {fan['p95_ms']:.0f} ms, max {fan['max_ms']:.0f} ms, {fan['missing']} missing); "
+        f"daphne's log: {result['daphne_log_errors']}; department group after closing the others: {result['group_after_closing_others']}, "
+        f"after closing all: {result['group_after_closing_all']}; saved {path}"
     )
 
 

@@ -122,8 +122,29 @@ AUTH_USER_MODEL = "routing.User"
 
 # --- Redis: channel layer and cache ---------------------------------------
 REDIS_URL = env.url("REDIS_URL", schemes={"redis", "rediss", "unix"})
+# A consumer waits on its channel with a BZPOPMIN of 5 s (channels_redis'
+# RedisChannelLayer.brpop_timeout); redis-py 8 gives every read a 5 s socket
+# timeout by default, so the server's empty answer raced it and the consumer
+# died with "Timeout reading from". The read timeout must outlast the pop.
+CHANNEL_LAYER_BLOCKING_POP_SECONDS = 5
+CHANNEL_LAYER_SOCKET_TIMEOUT = env.integer("CHANNEL_LAYER_SOCKET_TIMEOUT", 15, minimum=CHANNEL_LAYER_BLOCKING_POP_SECONDS + 1)
+# All consumers of a process share one pool, a connection per command in flight;
+# redis-py 8's pool stops at 100 and raises MaxConnectionsError instead of
+# waiting, so a burst of disconnects (a group_discard per consumer at once) lost
+# discards. Room for every consumer of a daphne; connections open only as needed,
+# and Redis' maxclients must cover the sum over all processes.
+CHANNEL_LAYER_MAX_CONNECTIONS = env.integer("CHANNEL_LAYER_MAX_CONNECTIONS", 10000, minimum=100)
 if REDIS_URL:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT, "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS}
+                ]
+            },
+        }
+    }
     CACHES = {
         "default": {
             # Counters and throttles only: a down Redis degrades them, never a page (hotline/cache.py).
