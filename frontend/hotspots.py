@@ -1,8 +1,9 @@
 """热点: the categories and districts whose registrations rise fastest.
 
 Counts ``Ticket.registered_at`` in the last window (24 hours, 7 days) against
-the window before it, per top-level category and per district. Two grouped
-queries per window; names come from the small category roots and area tables.
+the window before it, per top-level category and per district: one grouped
+query over the longest pair of windows; names come from the small category
+roots and area tables.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from routing.models import Area, Category, Ticket
@@ -39,9 +40,29 @@ class Spot:
         return None if self.growth is None else round(self.growth * 100)
 
 
-def _counts(field: str, lower: dt.datetime, upper: dt.datetime) -> dict[int | None, int]:
-    rows = Ticket.objects.filter(registered_at__gte=lower, registered_at__lt=upper).values(field).annotate(n=Count("id"))
-    return {row[field]: row["n"] for row in rows}
+def _window_counts(now: dt.datetime) -> dict[tuple[str, str], dict[tuple[int | None, int | None], int]]:
+    """Registrations per (category, area) in each window and the window before it, in one pass
+    over the longest pair of windows: ``{(window, "current"|"previous"): {(category_id, area_id): n}}``."""
+    counts = {}
+    for name, window in WINDOWS.items():
+        counts[f"{name}_current"] = Count("registered_at", filter=Q(registered_at__gte=now - window))
+        counts[f"{name}_previous"] = Count("registered_at", filter=Q(registered_at__lt=now - window, registered_at__gte=now - 2 * window))
+    longest = max(WINDOWS.values())
+    rows = Ticket.objects.filter(registered_at__gte=now - 2 * longest, registered_at__lt=now).values("category_id", "area_id").annotate(**counts).order_by()
+    result: dict = {(name, half): {} for name in WINDOWS for half in ("current", "previous")}
+    for row in rows:
+        for name in WINDOWS:
+            for half in ("current", "previous"):
+                if row[f"{name}_{half}"]:
+                    result[(name, half)][(row["category_id"], row["area_id"])] = row[f"{name}_{half}"]
+    return result
+
+
+def _by(counts: dict[tuple[int | None, int | None], int], position: int) -> dict[int | None, int]:
+    summed: dict[int | None, int] = {}
+    for key, n in counts.items():
+        summed[key[position]] = summed.get(key[position], 0) + n
+    return summed
 
 
 def _category_roots(ids) -> tuple[dict[int, int], dict[int, str]]:
@@ -63,9 +84,7 @@ def _districts(ids) -> tuple[dict[int, int], dict[int, str]]:
     return roots, {pk: name for pk, (_kind, name) in kinds.items()}
 
 
-def _ranked(field: str, group, window: dt.timedelta, now: dt.datetime, limit: int) -> list[Spot]:
-    current = _counts(field, now - window, now)
-    previous = _counts(field, now - 2 * window, now - window)
+def _ranked(current: dict[int | None, int], previous: dict[int | None, int], group, limit: int) -> list[Spot]:
     roots, names = group(set(current) | set(previous))
     totals: dict[int, list[int]] = {}
     for counts, index in ((current, 0), (previous, 1)):
@@ -82,10 +101,11 @@ def _ranked(field: str, group, window: dt.timedelta, now: dt.datetime, limit: in
 def rising(*, now: dt.datetime | None = None, limit: int = 5) -> dict[str, dict[str, list[Spot]]]:
     """``{"24h": {"categories": [...], "areas": [...]}, "7d": {...}}``: rising hot spots, fastest first."""
     now = now or timezone.now()
+    counts = _window_counts(now)
     return {
         name: {
-            "categories": _ranked("category_id", _category_roots, window, now, limit),
-            "areas": _ranked("area_id", _districts, window, now, limit),
+            "categories": _ranked(_by(counts[(name, "current")], 0), _by(counts[(name, "previous")], 0), _category_roots, limit),
+            "areas": _ranked(_by(counts[(name, "current")], 1), _by(counts[(name, "previous")], 1), _districts, limit),
         }
-        for name, window in WINDOWS.items()
+        for name in WINDOWS
     }

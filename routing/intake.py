@@ -166,7 +166,6 @@ def _create(request: IntakeRequest, actor: Actor) -> Ticket:
     citizen = None if request.anonymous and not request.citizen_phone else find_or_create_citizen(phone=request.citizen_phone, name=request.citizen_name)
     now = timezone.now()
     ticket = Ticket(
-        number=numbering.next_number(now),
         channel=request.channel,
         channel_ref=request.channel_ref,
         type=request.type,
@@ -189,6 +188,8 @@ def _create(request: IntakeRequest, actor: Actor) -> Ticket:
     if proposal is not None:
         ticket.proposed_department = proposal.department
         ticket.proposed_rule = proposal.rule
+    # The day's number row stays locked until commit and serializes registrations: take it last.
+    ticket.number = numbering.next_number(now)
     ticket.save()
     for incoming in request.attachments:
         attachment = Attachment(ticket=ticket, original_name=incoming.name[:200], content_type=incoming.content_type, size=len(incoming.data))

@@ -273,6 +273,8 @@ class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["replied_at", "id"], condition=CALLBACK_WORK, name="ticket_callback_work"),
             models.Index(fields=["id"], condition=Q(kpi_excluded=True), name="ticket_kpi_excluded"),  # KPIs leave these out
             models.Index(fields=["id"], condition=SUPERVISED, name="ticket_supervised_open"),  # the wallboard counts them
+            # Hot spots: registrations of the last days per category and area, without reading the table.
+            models.Index(fields=["registered_at"], include=["category", "area"], name="ticket_hotspots"),
         ]
 
     def __str__(self) -> str:
