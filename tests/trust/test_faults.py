@@ -123,7 +123,10 @@ def own_redis(workdir, settings):
     settings.REDIS_URL = server.url
     # The project's own cache configuration (backend, options), pointed at this Redis.
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [server.url]}}}
+    # …and the project's own channel layer configuration (timeouts, pool), likewise.
+    layer = settings.CHANNEL_LAYERS["default"]
+    hosts = [{**host, "address": server.url} for host in layer["CONFIG"]["hosts"]]
+    settings.CHANNEL_LAYERS = {"default": {**layer, "CONFIG": {**layer["CONFIG"], "hosts": hosts}}}
     yield server
     server.stop()
 
