@@ -128,19 +128,26 @@ REDIS_URL = env.url("REDIS_URL", schemes={"redis", "rediss", "unix"})
 # died with "Timeout reading from". The read timeout must outlast the pop.
 CHANNEL_LAYER_BLOCKING_POP_SECONDS = 5
 CHANNEL_LAYER_SOCKET_TIMEOUT = env.integer("CHANNEL_LAYER_SOCKET_TIMEOUT", 15, minimum=CHANNEL_LAYER_BLOCKING_POP_SECONDS + 1)
-# All consumers of a process share one pool, a connection per command in flight;
-# redis-py 8's pool stops at 100 and raises MaxConnectionsError instead of
-# waiting, so a burst of disconnects (a group_discard per consumer at once) lost
-# discards. Room for every consumer of a daphne; connections open only as needed,
-# and Redis' maxclients must cover the sum over all processes.
-CHANNEL_LAYER_MAX_CONNECTIONS = env.integer("CHANNEL_LAYER_MAX_CONNECTIONS", 10000, minimum=100)
+# All consumers of a process share one pool, a connection per command in flight.
+# redis-py's plain pool raises MaxConnectionsError when all are busy, so a burst of
+# disconnects (a group_discard per consumer at once) lost discards; the project's
+# layer (hotline/channel_layer.py) bounds the pool and makes a command wait up to
+# CHANNEL_LAYER_POOL_TIMEOUT seconds for a free connection. Redis' maxclients
+# (10,000 by default) must cover daphne and worker processes × the cap.
+CHANNEL_LAYER_MAX_CONNECTIONS = env.integer("CHANNEL_LAYER_MAX_CONNECTIONS", 200, minimum=10)
+CHANNEL_LAYER_POOL_TIMEOUT = env.integer("CHANNEL_LAYER_POOL_TIMEOUT", 20, minimum=1)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "hotline.channel_layer.BoundedRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
-                    {"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT, "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS}
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                        "timeout": CHANNEL_LAYER_POOL_TIMEOUT,
+                    }
                 ]
             },
         }

@@ -6,9 +6,10 @@ configuration) against the real Redis of ``REDIS_URL``:
 - a receive outlasts its blocking pop (``BZPOPMIN``, 5 s) when Redis answers
   late, instead of dying with ``Timeout reading from`` on the client's read
   timeout (redis-py 8 reads with 5 s by default: the pop's empty answer raced it);
-- a burst of ``group_discard`` calls on one layer, more than redis-py 8's
-  default pool of 100 connections, all take effect (the pool raised
-  ``MaxConnectionsError`` instead, and the channels stayed in their group).
+- a burst of ``group_discard`` calls on one layer, more than its pool's cap of
+  connections, all take effect (redis-py's plain pool raised ``MaxConnectionsError``
+  instead, and the channels stayed in their group), and the pool never opens more
+  than its cap (``hotline.channel_layer.BoundedRedisChannelLayer`` waits for a free one).
 
 See docs/BENCHMARKS.md, "WebSocket".
 """
@@ -25,7 +26,8 @@ from asgiref.sync import async_to_sync
 
 # redis-py 8's default socket read timeout (redis/_defaults.py), the one the pop raced.
 REDIS_PY_DEFAULT_READ_TIMEOUT = 5
-# Enough concurrent commands to overrun redis-py 8's default pool (100 connections).
+# Enough concurrent commands to overrun redis-py 8's default pool (100 connections)
+# and the project's cap (CHANNEL_LAYER_MAX_CONNECTIONS, 200).
 BURST = 300
 
 
@@ -34,18 +36,18 @@ def project_config() -> tuple[dict, dict]:
     from django.conf import settings
 
     layer = settings.CHANNEL_LAYERS["default"]
-    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer", layer["BACKEND"]
+    assert layer["BACKEND"] == "hotline.channel_layer.BoundedRedisChannelLayer", layer["BACKEND"]
     options = dict(layer.get("CONFIG", {}))
     (host,) = options["hosts"]
     return options, ({"address": host} if isinstance(host, str) else dict(host))
 
 
 def project_layer(**host_overrides):
-    """A fresh RedisChannelLayer of the project's CHANNEL_LAYERS, its host entry changed by ``host_overrides``."""
-    from channels_redis.core import RedisChannelLayer
+    """A fresh layer of the project's CHANNEL_LAYERS, its host entry changed by ``host_overrides``."""
+    from hotline.channel_layer import BoundedRedisChannelLayer
 
     options, host = project_config()
-    return RedisChannelLayer(**{**options, "hosts": [{**host, **host_overrides}]})
+    return BoundedRedisChannelLayer(**{**options, "hosts": [{**host, **host_overrides}]})
 
 
 class SlowRedis:
@@ -185,11 +187,25 @@ def test_a_burst_of_group_discards_on_one_layer_all_take_effect(redis_url):
             assert await raw.zcard(layer._group_key(group)) == BURST
 
             # when: all their sockets close at once, a group_discard each on the one shared pool
-            results = await asyncio.gather(*(layer.group_discard(group, c) for c in channels), return_exceptions=True)
+            pool = layer.connection(0).connection_pool
+            cap = pool.max_connections
+            assert cap < BURST
+            busiest = 0
 
-            # then: none failed, and group_send has nobody left to write to
+            async def watch():
+                nonlocal busiest
+                while True:
+                    busiest = max(busiest, len(pool._in_use_connections) + len(pool._available_connections))
+                    await asyncio.sleep(0)
+
+            watcher = asyncio.ensure_future(watch())
+            results = await asyncio.gather(*(layer.group_discard(group, c) for c in channels), return_exceptions=True)
+            watcher.cancel()
+
+            # then: none failed, the pool stayed within its cap, and group_send has nobody left to write to
             failures = [r for r in results if isinstance(r, BaseException)]
             assert not failures, f"{len(failures)} of {BURST} group_discard failed, first: {failures[0]!r}"
+            assert 0 < busiest <= cap
             assert await raw.zcard(layer._group_key(group)) == 0
         finally:
             await raw.delete(layer._group_key(group))
