@@ -2,21 +2,30 @@
 
 Idempotent: every row is found by a stable key before it is created, so
 running the loader twice changes nothing. Never run in production.
+
+The month before today is made by walking tickets through the real actions at
+simulated moments (``time_machine`` moves the clock of this process only while
+the loader runs), so its timeline, deadlines, cards and KPIs are what the
+system itself would have written.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
+import random
 from pathlib import Path
 
+import time_machine
 from django.db import transaction
+from django.utils import timezone
 
-from routing import actions
+from routing import actions, kpis, sweep
 from routing.intake import IntakeRequest, find_by_channel_ref, register_ticket
 from routing.models import Area, Category, Department, DispatchRule, Ticket, User
 from routing.roles import Role
-from routing.states import Channel, Satisfaction, TicketType, Urgency
+from routing.states import Channel, Satisfaction, State, TicketType, Urgency
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 DEMO_PASSWORD = "demo-12345"
@@ -237,6 +246,155 @@ def load_tickets(users: dict[str, User], departments: dict[str, Department], are
     return created
 
 
+# --- a month of history ------------------------------------------------------------------
+HISTORY_REF = "demo-history:"
+HISTORY_DAYS = 30
+HISTORY_TICKETS = 210
+_SATISFACTION = [Satisfaction.SATISFIED] * 15 + [Satisfaction.BASICALLY_SATISFIED] * 3 + [Satisfaction.UNSATISFIED] * 2
+
+
+class _Now(Exception):
+    """A step of the history would happen after the present: the ticket stays where it is."""
+
+
+class _Clock:
+    """The simulated time of one ticket's history; each step runs at its own moment."""
+
+    def __init__(self, start: dt.datetime, present: dt.datetime):
+        self.when, self.present = start, present
+
+    def at(self, when: dt.datetime, fn, *args, **kwargs):
+        if when >= self.present:
+            raise _Now
+        self.when = max(self.when, when)
+        with time_machine.travel(self.when, tick=False):
+            return fn(*args, **kwargs)
+
+    def after(self, hours: float, fn, *args, **kwargs):
+        return self.at(self.when + dt.timedelta(hours=hours), fn, *args, **kwargs)
+
+
+def _liaison(department: Department, users: dict[str, User]) -> User:
+    """The department's staff member who acts in the history (the demo logins for 住建 and 城管)."""
+    if department.code in users:
+        return users[department.code]
+    user, created = User.objects.get_or_create(
+        username=f"liaison-{department.code}", defaults={"role": Role.DEPARTMENT, "department": department, "first_name": f"{department.name}联络员"}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user
+
+
+def load_history(users: dict[str, User], departments: dict[str, Department], areas: dict[str, Area], *, days: int = HISTORY_DAYS, count: int = HISTORY_TICKETS) -> int:
+    """The month before today: ``count`` tickets, each walked through the real actions at the
+    (simulated) moments its steps happen, so that the supervisor's KPIs, charts and daily
+    roll-ups have a history. Most are finished; the latest are still being handled, as in a
+    live city. Seeded, so every demo has the same month."""
+    if Ticket.objects.filter(channel_ref__startswith=HISTORY_REF).exists():
+        return 0
+    rng = random.Random(12345)
+    present = timezone.now() - dt.timedelta(hours=1)
+    first_day = timezone.localdate() - dt.timedelta(days=days)
+    with open(FIXTURES / "citizen_messages.jsonl", encoding="utf-8") as fh:
+        messages = [json.loads(line) for line in fh if line.strip()][40:]  # the first 40 are today's
+    messages = rng.sample(messages, min(count, len(messages)))  # the file is sorted by topic: mix them
+    bureaus = [departments[code] for code, _ in DEPARTMENTS]
+    streets = [street for district in DISTRICTS.values() for street in district]
+    last_dispatched = None
+    for n, message in enumerate(messages):
+        day = first_day + dt.timedelta(days=n * days // len(messages))
+        start = timezone.make_aware(dt.datetime.combine(day, dt.time(8))) + dt.timedelta(minutes=rng.randrange(12 * 60))
+        clock = _Clock(start, present)
+        street = streets[n % len(streets)]
+        request = IntakeRequest(
+            channel=[Channel.PHONE, Channel.PHONE, Channel.PHONE, Channel.WEB, Channel.CHAT, Channel.SMS][n % 6],
+            channel_ref=f"{HISTORY_REF}{message['id']}",
+            type=[TicketType.INQUIRY, TicketType.HELP, TicketType.COMPLAINT, TicketType.INQUIRY, TicketType.SUGGESTION, TicketType.REPORT][n % 6],
+            category=Category.objects.filter(name=message.get("category"), parent=None).first(),
+            urgency=Urgency.URGENT if n % 17 == 3 else Urgency.NORMAL,
+            title=message["subject"][:200],
+            description=message["text"][:8000],
+            address=f"示范市{areas[street].parent.name}{street}",
+            area=areas[street],
+            citizen_name=["刘女士", "孙先生", "周女士", "吴先生", "郑女士", "冯先生"][n % 6],
+            citizen_phone=f"1390000{n:04d}",
+        )
+        try:
+            ticket = clock.at(start, register_ticket, request, by=users["agent"]).ticket
+            dispatched = _history_walk(ticket, clock, rng, users, bureaus, last_dispatched)
+        except _Now:
+            continue
+        last_dispatched = dispatched or last_dispatched
+    with time_machine.travel(present, tick=False):
+        sweep.run()  # the cards of what is still running, as the worker would have given them
+    while kpis.roll_up():
+        pass
+    return len(messages)
+
+
+def _history_walk(ticket: Ticket, clock: _Clock, rng: random.Random, users: dict[str, User], bureaus: list[Department], earlier: Ticket | None):
+    """One ticket's journey; returns it if it was dispatched (a later duplicate may be merged into it)."""
+    agent, dispatcher = users["agent"], users["dispatcher"]
+    fate = rng.random()
+    if ticket.state == State.DISPATCHED:  # an automatic rule dispatched it at registration
+        fate = max(fate, 0.59)
+    if fate < 0.52:
+        clock.after(rng.uniform(0.05, 0.3), actions.resolve_ticket, ticket, answer="已根据知识库为市民解答相关政策和办理流程。", by=agent)
+        return None
+    if fate < 0.57:
+        clock.after(0.1, actions.decline_ticket, ticket, reason="不属于 12345 受理范围，已告知市民向法院咨询。", by=agent)
+        return None
+    if fate < 0.59 and earlier is not None and earlier.state not in {State.MERGED, State.DECLINED, State.WITHDRAWN}:
+        clock.after(0.5, actions.merge_ticket, ticket, into=earlier, by=dispatcher)
+        return None
+    if ticket.state == State.DISPATCHED:
+        department = ticket.department
+    else:
+        department = ticket.proposed_department or rng.choice(bureaus)
+        ticket = clock.after(rng.uniform(0.2, 3), actions.dispatch_ticket, ticket, department=department, by=dispatcher)
+    if fate < 0.61:
+        clock.after(rng.uniform(2, 20), actions.withdraw_ticket, ticket, by=agent, reason="市民来电表示问题已自行解决")
+        return ticket
+    if fate < 0.65:  # the wrong department: it asks to return it, and the dispatcher sends it on
+        ticket = clock.after(rng.uniform(1, 8), actions.request_return, ticket, reason="不属于本单位职责范围", by=_liaison(department, users))
+        ticket = clock.after(rng.uniform(0.5, 4), actions.approve_return, ticket, by=dispatcher)
+        department = rng.choice([b for b in bureaus if b.pk != department.pk])
+        ticket = clock.after(0.5, actions.dispatch_ticket, ticket, department=department, by=dispatcher)
+    staff = _liaison(department, users)
+    late_accept = rng.random() < 0.1
+    ticket = clock.after(rng.uniform(26, 40) if late_accept else rng.uniform(0.5, 7), actions.accept_ticket, ticket, by=staff)
+    if rng.random() < 0.06:
+        ticket = clock.after(rng.uniform(4, 30), actions.request_extension, ticket, days=3, reason="需协调多个部门现场处置", by=staff)
+        ticket = clock.after(rng.uniform(1, 6), actions.approve_extension, ticket, by=dispatcher)
+    for round_ in range(2):
+        ticket = _history_reply(ticket, clock, rng, staff, dispatcher)
+        ticket = clock.after(rng.uniform(4, 30), actions.callback_ticket, ticket, reached=True, solved=True, satisfaction=rng.choice(_SATISFACTION), by=agent)
+        if ticket.state != State.RATED:
+            return ticket  # satisfied: closed
+        if round_:
+            return clock.after(2, actions.close_ticket, ticket, by=dispatcher)  # unsatisfied twice: settled
+        ticket = clock.after(rng.uniform(0.5, 4), actions.reopen_ticket, ticket, reason="市民对处理结果不满意", by=agent)
+    return ticket
+
+
+def _history_reply(ticket: Ticket, clock: _Clock, rng: random.Random, staff: User, dispatcher: User) -> Ticket:
+    """The department replies (one in six late, after the red card), and the dispatcher reviews it."""
+    due = ticket.handle_due
+    if rng.random() < 1 / 6:
+        clock.at(due + dt.timedelta(minutes=30), sweep.run)
+        reply_at = due + dt.timedelta(hours=rng.uniform(3, 40))
+    else:
+        reply_at = clock.when + (due - clock.when) * rng.uniform(0.2, 0.9)
+        clock.at(reply_at - dt.timedelta(minutes=5), sweep.run)  # a yellow card if it is due soon
+    ticket = clock.at(reply_at, actions.reply_ticket, ticket, founded=True, solved=True, text="经现场核查，已安排处理完毕。", basis="相关管理办法", by=staff)
+    if rng.random() < 0.06:  # a poor reply goes back once
+        ticket = clock.after(rng.uniform(1, 5), actions.reject_reply, ticket, reason="答复未说明处理结果", by=dispatcher)
+        ticket = clock.after(rng.uniform(4, 20), actions.reply_ticket, ticket, founded=True, solved=True, text="已补充说明处理结果。", basis="相关管理办法", by=staff)
+    return clock.after(rng.uniform(1, 6), actions.approve_reply, ticket, by=dispatcher)
+
+
 @transaction.atomic
 def load() -> dict[str, int]:
     """Load (or complete) the demo city; returns counts of what exists."""
@@ -245,5 +403,9 @@ def load() -> dict[str, int]:
     departments = load_departments(areas)
     users = load_users(departments)
     load_rules(departments)
+    history = load_history(users, departments, areas)
     tickets = load_tickets(users, departments, areas)
-    return {"categories_created": categories, "tickets_created": tickets, "tickets": Ticket.objects.count(), "departments": Department.objects.count()}
+    return {
+        "categories_created": categories, "history_tickets_created": history, "tickets_created": tickets,
+        "tickets": Ticket.objects.count(), "departments": Department.objects.count(),
+    }  # fmt: skip

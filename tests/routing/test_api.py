@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from routing import demo
@@ -261,5 +264,38 @@ def test_the_timeline_cannot_be_rewritten(ticket_in):
 def test_demo_loader_is_idempotent():
     first = demo.load()
     second = demo.load()
-    assert second["tickets_created"] == 0 and second["categories_created"] == 0
-    assert second["tickets"] == first["tickets"] >= 30
+    assert second["tickets_created"] == 0 and second["categories_created"] == 0 and second["history_tickets_created"] == 0
+    assert second["tickets"] == first["tickets"] >= 30 + demo.HISTORY_TICKETS
+
+
+@pytest.mark.django_db
+def test_the_demo_month_is_a_history_the_system_itself_wrote():
+    from django.db.models import Max, Min
+
+    from routing import kpis
+    from routing.models import KpiRolledDay
+
+    demo.load()
+    now = timezone.now()
+    history = Ticket.objects.filter(channel_ref__startswith=demo.HISTORY_REF)
+    assert history.count() == demo.HISTORY_TICKETS
+    events = TicketEvent.objects.filter(ticket__in=history)
+    span = events.aggregate(first=Min("created_at"), last=Max("created_at"))
+    assert now - dt.timedelta(days=demo.HISTORY_DAYS + 1) < span["first"] and span["last"] < now
+    # every ticket's steps in the order they happened, and numbered by the day it came in
+    for ticket in history.order_by("?")[:40]:
+        times = list(ticket.events.order_by("id").values_list("created_at", flat=True))
+        assert times == sorted(times), ticket.number
+        assert ticket.number.startswith(timezone.localtime(ticket.registered_at).strftime("%Y%m%d"))
+    # every KPI has something to show, every past day is rolled up, and the roll-ups agree with the timeline
+    report = kpis.compute_each(groupings=["", *kpis.GROUPINGS])
+    for name in ("first_contact", "on_time_accept", "on_time_completion", "return_rate", "satisfaction", "reopen_rate"):
+        value = report[""]["totals"][name]
+        assert value["numerator"] > 0 and value["denominator"] > value["numerator"], (name, value)
+    first_day = timezone.localdate() - dt.timedelta(days=demo.HISTORY_DAYS)
+    last_over = timezone.localdate(timezone.now() - kpis.SETTLE_MARGIN) - dt.timedelta(days=1)
+    rolled = set(KpiRolledDay.objects.values_list("day", flat=True))
+    assert {first_day + dt.timedelta(days=n) for n in range((last_over - first_day).days + 1)} <= rolled
+    kpis.forget_roll_ups()
+    assert kpis.compute_each(groupings=["", *kpis.GROUPINGS]) == report
+    assert events.filter(kind="ticket.card_red").exists() and events.filter(kind="ticket.merged").exists()
