@@ -22,7 +22,7 @@ KIND_LABELS = {
     "ticket.withdrawn": _("撤单"), "ticket.note": _("备注"), "ticket.contact_revealed": _("查看联系方式"),
     "ticket.kpi_excluded": _("不纳入考核"), "ticket.card_yellow": _("黄牌预警"), "ticket.card_red": _("红牌超期"),
     "ticket.chat_transcript": _("在线咨询记录"), "ticket.voicemail": _("电话留言"), "ticket.transcription": _("留言转写"),
-    "ticket.sms_media": _("短信附件"),
+    "ticket.sms_media": _("短信附件"), "ticket.recording_played": _("收听录音"),
 }  # fmt: skip
 
 # data key → label; only these are shown (ids and internal flags are not).

@@ -378,3 +378,19 @@ def exclude_from_kpis(ticket: Ticket, *, reason: str, by) -> Ticket:
         record_event(ticket, kind="ticket.kpi_excluded", actor=actor, from_state=ticket.state, data={"reason": reason}, department=ticket.department)
     ticket.refresh_from_db()
     return ticket
+
+
+def record_listened(ticket: Ticket, *, recording: str, by) -> TicketEvent:
+    """收听录音: a staff member played the citizen's recorded voice (it identifies them like their phone); always logged.
+
+    The same rule as ``reveal_contact``: a confidential ticket's voice is for
+    the hotline and for department staff allowed to reveal the contact only.
+    """
+    actor = as_actor(by)
+    recording = _required(recording, "recording", max_length=64)
+    if actor.user is None:
+        raise NotAllowed(_("需要登录"))
+    if ticket.confidential and actor.role == Role.DEPARTMENT and not actor.user.can_reveal_contact:
+        raise NotAllowed(_("诉求人要求保密，无权查看"), code="confidential")
+    with transaction.atomic():
+        return record_event(ticket, kind="ticket.recording_played", actor=actor, from_state=ticket.state, data={"recording": recording}, department=ticket.department)

@@ -20,6 +20,7 @@ fixture. ``check()`` validates them once at start-up (``TelephonyConfig.ready``)
 | ``TWILIO_API_KEY_SECRET``      | unset            | its secret |
 | ``TWILIO_TWIML_APP_SID``       | unset            | the TwiML App (AP…) whose voice URL is ``/twilio/voice/agent/`` |
 | ``TWILIO_AGENT_TOKEN_TTL``     | ``3600``         | seconds an agent's access token lives |
+| ``TWILIO_RECORDING_MAX_BYTES`` | ``5242880``      | the largest voice message relayed to a browser (5 MiB; two minutes of Twilio MP3 is about 1 MB) |
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ DEFAULTS = {
     "TWILIO_API_KEY_SECRET": None,
     "TWILIO_TWIML_APP_SID": None,
     "TWILIO_AGENT_TOKEN_TTL": 3600,
+    "TWILIO_RECORDING_MAX_BYTES": 5 * 1024 * 1024,
 }
 
 
@@ -119,6 +121,9 @@ def check() -> None:
         value = get(name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ImproperlyConfigured(f"{name}: expected a positive whole number of seconds, got {value!r}")
+    max_bytes = get("TWILIO_RECORDING_MAX_BYTES")
+    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes < 1:
+        raise ImproperlyConfigured(f"TWILIO_RECORDING_MAX_BYTES: expected a positive whole number of bytes, got {max_bytes!r}")
     timeout = get("TWILIO_HTTP_TIMEOUT")
     if not isinstance(timeout, (int, float)) or timeout <= 0:
         raise ImproperlyConfigured(f"TWILIO_HTTP_TIMEOUT: expected a positive number of seconds, got {timeout!r}")

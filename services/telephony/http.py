@@ -10,8 +10,11 @@ built them. Production leaves ``TWILIO_API_BASE_URL`` unset and gets the stock
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
+import requests
+from urllib3.exceptions import ReadTimeoutError
 from django.conf import settings
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
@@ -60,3 +63,74 @@ def http_client() -> TwilioHttpClient:
 def rest_client() -> Client:
     """A ``twilio.rest.Client`` for the configured account."""
     return Client(settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, http_client=http_client())
+
+
+# --- binary media ------------------------------------------------------------------------
+# ``TwilioHttpClient.request`` hands back ``Response(status, response.text, headers)``:
+# the body decoded as text, which mangles audio. Media is therefore fetched through
+# the same client's ``requests`` session, proxy, hooks and timeout, streamed, and
+# read as bytes up to a cap.
+
+
+class MediaError(Exception):
+    """Twilio's media could not be had: ``reason`` is ``status`` (see ``status``), ``too_large``,
+    ``not_media``, ``timeout`` or ``unreachable``."""
+
+    def __init__(self, reason: str, *, status: int | None = None):
+        super().__init__(reason if status is None else f"{reason} {status}")
+        self.reason = reason
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Media:
+    content: bytes
+    content_type: str
+
+
+def target_url(client: TwilioHttpClient, url: str) -> str:
+    """Where ``client`` really sends a request for ``url`` (the local server in tests)."""
+    return client.rewrite(url) if isinstance(client, RedirectingHttpClient) else url
+
+
+def fetch_media(url: str, *, auth: tuple[str, str], max_bytes: int, accept: str = "audio/*") -> Media:
+    """GET ``url`` (a Twilio media URL) with Basic ``auth`` and return its bytes, untouched.
+
+    Redirects are followed (``requests`` drops the credentials when the host
+    changes). Raises ``MediaError`` for an answer other than 200, a body over
+    ``max_bytes`` (announced or actual), an answer that is not ``accept``'s type,
+    a timeout or an unreachable host.
+    """
+    client = http_client()
+    session = client.session or requests.Session()
+    request = requests.Request("GET", target_url(client, url), headers={"Accept": accept}, auth=auth, hooks=client.request_hooks)
+    prepared = session.prepare_request(request)
+    options = session.merge_environment_settings(prepared.url, client.proxy, True, None, None)
+    try:
+        response = session.send(prepared, allow_redirects=True, timeout=client.timeout, **options)
+    except requests.Timeout as exc:
+        raise MediaError("timeout") from exc
+    except requests.RequestException as exc:
+        raise MediaError("unreachable") from exc
+    with response:
+        if response.status_code != 200:
+            raise MediaError("status", status=response.status_code)
+        content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        wanted = accept.split("/")[0] + "/"
+        if not content_type.startswith(wanted):
+            raise MediaError("not_media")
+        announced = response.headers.get("Content-Length")
+        if announced and announced.isdigit() and int(announced) > max_bytes:
+            raise MediaError("too_large")
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(chunk_size=64 * 1024):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise MediaError("too_large")
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            # A read timeout while streaming arrives as a ConnectionError wrapping urllib3's.
+            timed_out = isinstance(exc, requests.Timeout) or any(isinstance(arg, ReadTimeoutError) for arg in exc.args)
+            raise MediaError("timeout" if timed_out else "unreachable") from exc
+    return Media(content=b"".join(chunks), content_type=content_type)

@@ -19,4 +19,6 @@ urlpatterns = [
     path("twilio/sms/", views.sms_inbound, name="telephony-sms"),
     # Not a webhook: the signed-in agent's console fetches its Voice SDK token here.
     path("twilio/agent-token/", views.agent_token, name="telephony-agent-token"),
+    # Not a webhook: a signed-in staff member's browser plays a voice message here (never from twilio.com).
+    path("twilio/recordings/<str:number>/<str:recording_sid>.mp3", views.recording_audio, name="telephony-recording"),
 ]

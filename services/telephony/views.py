@@ -12,8 +12,10 @@ import functools
 import logging
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from twilio.jwt.access_token import AccessToken
@@ -21,10 +23,11 @@ from twilio.jwt.access_token.grants import VoiceGrant
 from twilio.twiml.messaging_response import MessagingResponse
 
 from hotline.api_errors import error_body
-from routing.errors import DomainError, InvalidInput
+from routing.errors import DomainError, InvalidInput, NotAllowed
 from routing.models import User
 from routing.roles import HOTLINE_ROLES
-from services.telephony import calls, conf, progress, screen_pop, sms, twiml
+from services.telephony import calls, conf, progress, recordings, screen_pop, sms, twiml
+from services.telephony.http import MediaError
 from services.telephony.models import CallRecord
 from services.telephony.security import twilio_webhook
 
@@ -188,6 +191,59 @@ def agent_token(request: HttpRequest):
     )
     token.add_grant(VoiceGrant(outgoing_application_sid=conf.get("TWILIO_TWIML_APP_SID"), incoming_allow=False))
     return JsonResponse({"identity": user.get_username(), "token": token.to_jwt(), "expires_in": ttl})
+
+
+# --- playing a voice message back (收听录音) ------------------------------------------
+# What the browser is told when Twilio does not deliver; never Twilio's URL or answer.
+MEDIA_FAILURES = {
+    "timeout": (504, "recording_timeout", gettext_lazy("录音服务响应超时，请稍后再试")),
+    "unreachable": (502, "recording_unavailable", gettext_lazy("暂时无法获取录音，请稍后再试")),
+    "too_large": (502, "recording_too_large", gettext_lazy("录音文件过大，无法播放")),
+    "not_media": (502, "recording_unavailable", gettext_lazy("暂时无法获取录音，请稍后再试")),
+}
+
+
+def _media_failure(exc: MediaError) -> JsonResponse:
+    if exc.reason == "status" and exc.status == 404:
+        status, code, message = 404, "recording_gone", _("录音在语音平台上已不存在")
+    elif exc.reason == "status":
+        status, code, message = 502, "recording_unavailable", _("暂时无法获取录音，请稍后再试")
+    else:
+        status, code, message = MEDIA_FAILURES[exc.reason]
+    return JsonResponse(error_body(code, message), status=status)
+
+
+@require_GET
+@login_required
+def recording_audio(request: HttpRequest, number: str, recording_sid: str):
+    """A ticket's voice message as MP3, fetched from Twilio for signed-in staff who may hear it; each play is logged.
+
+    404 when the ticket has no such recording or the user does not see the
+    ticket; 403 when they see it but may not hear the citizen (confidential);
+    502/504 when Twilio does not deliver.
+    """
+    user = request.user
+    if not getattr(user, "role", ""):
+        return JsonResponse(error_body("forbidden", _("无权访问")), status=403)
+    call = recordings.find(user, number=number, recording_sid=recording_sid)
+    if call is None:
+        return JsonResponse(error_body("not_found", _("未找到该录音")), status=404)
+    if not recordings.may_play(user, call.ticket):
+        return JsonResponse(error_body("confidential", _("诉求人要求保密，无权收听录音")), status=403)
+    if not conf.telephony_enabled():
+        return JsonResponse(error_body("telephony_disabled", _("电话渠道未启用：请设置 TWILIO_ACCOUNT_SID、TWILIO_AUTH_TOKEN、TWILIO_PHONE_NUMBER")), status=503)
+    try:
+        media, _event = recordings.play(call, by=user)
+    except MediaError as exc:
+        log.warning("recording %s of ticket %s not relayed: %s", call.recording_sid, number, exc)
+        return _media_failure(exc)
+    except NotAllowed as exc:
+        return JsonResponse(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
+    response = HttpResponse(media.content, content_type="audio/mpeg")
+    response["Content-Length"] = str(len(media.content))
+    response["Cache-Control"] = "private, no-store"
+    response["Content-Disposition"] = f'inline; filename="{number}-{recording_sid}.mp3"'
+    return response
 
 
 # --- SMS ---------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ class Endpoint:
     expect: str  # one code per role, in ROLES order
     body: dict | None = None
     search: bool = False  # the ticket must be in the search index first
+    recording: bool = False  # the ticket has a voice message at (local) Twilio: {recording} is its sid
 
     def codes(self) -> dict[str, str]:
         codes = self.expect.split()
@@ -80,6 +81,7 @@ TABLE = [
     E("suggestions while typing",     "POST", "/api/v1/knowledge/suggest/",                              "200+ 200+ 200+ 200+ 200+ 200- 401", {"text": "路灯杆倾斜", "phone": CITIZEN_PHONE}, search=True),
     E("public tracking",              "GET",  "/api/v1/public/track/?number={number}&phone={phone}",     "200+ 200+ 200+ 200+ 200+ 200+ 200+"),
     E("public tracking, wrong phone", "GET",  "/api/v1/public/track/?number={number}&phone=13000000000", "404  404  404  404  404  404  404"),
+    E("voicemail recording (收听录音)", "GET",  "/twilio/recordings/{number}/{recording}.mp3",          "200  200  200  200  200  404  302", recording=True),
     E("chat: agent's socket token",   "GET",  "/chat/agent/token/",                                      "200  200  200  403  403  403  401"),
     E("admin: tickets",               "GET",  "/admin/routing/ticket/",                                  "302  302  302  302  302  302  302"),
     E("page: ticket",                 "GET",  "/tickets/{number}/",                                      "200+ 200+ 200+ 200+ 200+ 404  302"),
@@ -112,13 +114,41 @@ def indexed(settings):
     search.delete_all()
 
 
+@pytest.fixture
+def voicemail(world, settings):
+    """The world ticket got a voice message; a local Twilio (tests/services/telephony) serves its audio."""
+    import threading
+    import uuid
+    from http.server import ThreadingHTTPServer
+
+    from services.telephony.models import CallRecord
+    from tests.services.telephony.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER, FakeTwilio, _handler_for
+
+    sid = "RE" + uuid.uuid4().hex
+    CallRecord.objects.create(call_sid="CA" + uuid.uuid4().hex, ticket=world.ticket, recording_sid=sid, recording_duration=12)
+    fake = FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, recordings={sid: b"ID3\x03\x00\xff\xfb"})
+    fake.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
+    fake.server.daemon_threads = True
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_PHONE_NUMBER = ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
+    settings.TELEPHONY_ENABLED = True
+    settings.TWILIO_API_BASE_URL = fake.base_url
+    settings.TWILIO_HTTP_TIMEOUT = 5
+    yield sid
+    fake.server.shutdown()
+    fake.server.server_close()
+    thread.join(timeout=5)
+
+
 @pytest.mark.parametrize("endpoint,role", CASES)
 def test_who_sees_what(endpoint: Endpoint, role: str, world, client_for, request):
     # given
     expected = endpoint.codes()[role]
     if endpoint.search:
         request.getfixturevalue("indexed")()
-    path = endpoint.path.format(number=world.number, phone=CITIZEN_PHONE)
+    recording = request.getfixturevalue("voicemail") if endpoint.recording else ""
+    path = endpoint.path.format(number=world.number, phone=CITIZEN_PHONE, recording=recording)
     before = _snapshot(world.ticket)
     client = client_for(role)
 

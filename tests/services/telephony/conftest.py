@@ -3,7 +3,8 @@
 Twilio's cloud is the only thing replaced: by ``FakeTwilio``, a real HTTP
 server in a thread that speaks enough of the Messages API (POST create, GET
 list) for the real ``twilio.rest.Client`` to talk to it through
-``services.telephony.http.RedirectingHttpClient``.
+``services.telephony.http.RedirectingHttpClient``, and serves recordings'
+media (``GET …/Recordings/{sid}.mp3``) behind Basic auth.
 """
 
 from __future__ import annotations
@@ -191,6 +192,12 @@ class FakeTwilio:
     # Accept the next N creates but answer only after ``slow_seconds`` (the client times out).
     slow_next: int = 0
     slow_seconds: float = 2.0
+    # Recording media by RecordingSid: bytes (served as audio/mpeg) or a status code to answer with.
+    recordings: dict = field(default_factory=dict)
+    # Seconds to wait before answering a recording request (the client times out).
+    recording_delay: float = 0.0
+    # Send recordings without Content-Length (chunked), so only counting the bytes can cap them.
+    recording_chunked: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     server: ThreadingHTTPServer | None = None
 
@@ -290,9 +297,44 @@ def _handler_for(fake: FakeTwilio):
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up waiting: the message exists all the same
 
+        def _recording(self) -> bool:
+            """``GET /2010-04-01/Accounts/{sid}/Recordings/{RecordingSid}.mp3``: True if this was one."""
+            prefix = f"/2010-04-01/Accounts/{fake.account_sid}/Recordings/"
+            path = urlsplit(self.path).path
+            if not (path.startswith(prefix) and path.endswith(".mp3")):
+                return False
+            if self.headers.get("Authorization") != fake.expected_auth():
+                self._error(401, 20003, "Authenticate")
+                return True
+            if fake.recording_delay:
+                time.sleep(fake.recording_delay)
+            media = fake.recordings.get(path[len(prefix) : -len(".mp3")], 404)
+            if isinstance(media, int):
+                self._error(media, 20404 if media == 404 else 20500, "The requested resource was not found" if media == 404 else "Internal Server Error")
+                return True
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "audio/mpeg")
+                if fake.recording_chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for start in range(0, len(media), 64 * 1024):
+                        piece = media[start : start + 64 * 1024]
+                        self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.send_header("Content-Length", str(len(media)))
+                    self.end_headers()
+                    self.wfile.write(media)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading (a refused size, a timeout)
+            return True
+
         def do_GET(self):
             with fake.lock:
                 fake.requests.append({"method": "GET", "path": self.path, "form": {}, "raw": "", "headers": dict(self.headers.items())})
+            if self._recording():
+                return
             if not self._route():
                 return
             query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
