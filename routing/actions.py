@@ -347,16 +347,24 @@ def withdraw_ticket(ticket: Ticket, *, by, reason: str = "") -> Ticket:
 
 
 # --- steps that are events, not transitions -----------------------------------
-def reveal_contact(ticket: Ticket, *, reason: str, by) -> TicketEvent:
-    """查看联系方式: a department user sees the citizen's name and phone; always logged."""
+def _identifying(ticket: Ticket, *, kind: str, data: dict, by) -> TicketEvent:
+    """A signed-in user saw or heard what identifies the citizen: allowed by the confidentiality rule, always logged.
+
+    A confidential ticket's citizen is for the hotline, and for department staff allowed to reveal contacts.
+    """
     actor = as_actor(by)
-    reason = _required(reason, "reason", max_length=500)
     if actor.user is None:
         raise NotAllowed(_("需要登录"))
     if ticket.confidential and actor.role == Role.DEPARTMENT and not actor.user.can_reveal_contact:
         raise NotAllowed(_("诉求人要求保密，无权查看"), code="confidential")
     with transaction.atomic():
-        return record_event(ticket, kind="ticket.contact_revealed", actor=actor, from_state=ticket.state, data={"reason": reason}, department=ticket.department)
+        return record_event(ticket, kind=kind, actor=actor, from_state=ticket.state, data=data, department=ticket.department)
+
+
+def reveal_contact(ticket: Ticket, *, reason: str, by) -> TicketEvent:
+    """查看联系方式: a department user sees the citizen's name and phone; always logged."""
+    reason = _required(reason, "reason", max_length=500)
+    return _identifying(ticket, kind="ticket.contact_revealed", data={"reason": reason}, by=by)
 
 
 def add_note(ticket: Ticket, *, text: str, by, kind: str = "ticket.note") -> TicketEvent:
@@ -381,16 +389,6 @@ def exclude_from_kpis(ticket: Ticket, *, reason: str, by) -> Ticket:
 
 
 def record_listened(ticket: Ticket, *, recording: str, by) -> TicketEvent:
-    """收听录音: a staff member played the citizen's recorded voice (it identifies them like their phone); always logged.
-
-    The same rule as ``reveal_contact``: a confidential ticket's voice is for
-    the hotline and for department staff allowed to reveal the contact only.
-    """
-    actor = as_actor(by)
+    """收听录音: a staff member played the citizen's recorded voice (it identifies them like their phone); always logged."""
     recording = _required(recording, "recording", max_length=64)
-    if actor.user is None:
-        raise NotAllowed(_("需要登录"))
-    if ticket.confidential and actor.role == Role.DEPARTMENT and not actor.user.can_reveal_contact:
-        raise NotAllowed(_("诉求人要求保密，无权查看"), code="confidential")
-    with transaction.atomic():
-        return record_event(ticket, kind="ticket.recording_played", actor=actor, from_state=ticket.state, data={"recording": recording}, department=ticket.department)
+    return _identifying(ticket, kind="ticket.recording_played", data={"recording": recording}, by=by)

@@ -266,31 +266,12 @@ async def _reconnect(connect, *, timeout: float):
 
 
 # --- Twilio answering 500 and 429 ---------------------------------------------------------------------------
-def _fake_twilio():
-    from tests.services.telephony.conftest import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, _handler_for
-    from http.server import ThreadingHTTPServer
-
-    fake = FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
-    fake.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    fake.server.daemon_threads = True
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
-    thread.start()
-    return fake, thread
-
-
 @pytest.fixture
 def twilio(settings):
-    from tests.services.telephony.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
+    from tests.services.telephony.conftest import serving_fake_twilio
 
-    fake, thread = _fake_twilio()
-    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_PHONE_NUMBER = ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
-    settings.TELEPHONY_ENABLED = True
-    settings.TWILIO_API_BASE_URL = fake.base_url
-    settings.TWILIO_HTTP_TIMEOUT = 5
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
-    thread.join(timeout=5)
+    with serving_fake_twilio(settings, configure_account=True) as fake:
+        yield fake
 
 
 def _fast_forward(message: OutboxMessage) -> None:

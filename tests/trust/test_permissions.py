@@ -117,28 +117,15 @@ def indexed(settings):
 @pytest.fixture
 def voicemail(world, settings):
     """The world ticket got a voice message; a local Twilio (tests/services/telephony) serves its audio."""
-    import threading
     import uuid
-    from http.server import ThreadingHTTPServer
 
     from services.telephony.models import CallRecord
-    from tests.services.telephony.conftest import ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER, FakeTwilio, _handler_for
+    from tests.services.telephony.conftest import serving_fake_twilio
 
     sid = "RE" + uuid.uuid4().hex
     CallRecord.objects.create(call_sid="CA" + uuid.uuid4().hex, ticket=world.ticket, recording_sid=sid, recording_duration=12)
-    fake = FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, recordings={sid: b"ID3\x03\x00\xff\xfb"})
-    fake.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    fake.server.daemon_threads = True
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
-    thread.start()
-    settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_PHONE_NUMBER = ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
-    settings.TELEPHONY_ENABLED = True
-    settings.TWILIO_API_BASE_URL = fake.base_url
-    settings.TWILIO_HTTP_TIMEOUT = 5
-    yield sid
-    fake.server.shutdown()
-    fake.server.server_close()
-    thread.join(timeout=5)
+    with serving_fake_twilio(settings, configure_account=True, recordings={sid: b"ID3\x03\x00\xff\xfb"}):
+        yield sid
 
 
 @pytest.mark.parametrize("endpoint,role", CASES)

@@ -9,6 +9,8 @@ media (``GET …/Recordings/{sid}.mp3``) behind Basic auth.
 
 from __future__ import annotations
 
+import contextlib
+
 import base64
 import datetime as dt
 import email.utils
@@ -363,16 +365,29 @@ def _handler_for(fake: FakeTwilio):
     return Handler
 
 
-@pytest.fixture
-def fake_twilio(settings):
-    fake = FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN)
+@contextlib.contextmanager
+def serving_fake_twilio(settings, *, configure_account: bool = False, **fields):
+    """A ``FakeTwilio`` on a loopback port for as long as the block runs, the REST client pointed at it
+    (and, with ``configure_account``, telephony switched on with the test account)."""
+    fake = FakeTwilio(account_sid=ACCOUNT_SID, auth_token=AUTH_TOKEN, **fields)
     fake.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
     fake.server.daemon_threads = True
     thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
     thread.start()
+    if configure_account:
+        settings.TWILIO_ACCOUNT_SID, settings.TWILIO_AUTH_TOKEN, settings.TWILIO_PHONE_NUMBER = ACCOUNT_SID, AUTH_TOKEN, HOTLINE_NUMBER
+        settings.TELEPHONY_ENABLED = True
     settings.TWILIO_API_BASE_URL = fake.base_url
     settings.TWILIO_HTTP_TIMEOUT = 5
-    yield fake
-    fake.server.shutdown()
-    fake.server.server_close()
-    thread.join(timeout=5)
+    try:
+        yield fake
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def fake_twilio(settings):
+    with serving_fake_twilio(settings) as fake:
+        yield fake
