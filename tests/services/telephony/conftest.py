@@ -9,9 +9,8 @@ media (``GET …/Recordings/{sid}.mp3``) behind Basic auth.
 
 from __future__ import annotations
 
-import contextlib
-
 import base64
+import contextlib
 import datetime as dt
 import email.utils
 import json
