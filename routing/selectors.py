@@ -203,15 +203,20 @@ CITIZEN_CONTENT_KINDS = frozenset({"ticket.chat_transcript", "ticket.voicemail",
 WITHHELD = {"withheld": True}
 
 
+# Steps where someone saw or heard what identifies the citizen (routing.actions._identifying).
+IDENTIFYING_KINDS = frozenset({"ticket.contact_revealed", "ticket.recording_played"})
+
+
 def timeline_for(user: User, ticket: Ticket, events=None) -> list[TicketEvent]:
     """The timeline as ``user`` may see it. Department staff on a confidential ticket do not learn
-    who looked at the citizen's contact, nor the citizen's own words; others see every step."""
+    who looked at the citizen's contact or listened to their voice, nor the citizen's own words;
+    others see every step."""
     events = list(timeline(ticket) if events is None else events)
     if getattr(user, "role", "") != Role.DEPARTMENT or not ticket.confidential:
         return events
     shown = []
     for event in events:
-        if event.kind == "ticket.contact_revealed":
+        if event.kind in IDENTIFYING_KINDS:
             continue
         if event.kind in CITIZEN_CONTENT_KINDS:
             event.data = dict(WITHHELD)  # an in-memory copy for display; the row itself is immutable

@@ -107,11 +107,12 @@ def test_a_confidential_ticket_refuses_the_department_a_reveal(confidential, cli
     assert TicketEvent.objects.filter(ticket=confidential).count() == before
 
 
-def test_the_department_timeline_of_a_confidential_ticket_leaves_out_reveals(confidential, client_for):
+def test_the_department_timeline_of_a_confidential_ticket_leaves_out_reveals(confidential, client_for, cast):
+    actions.record_listened(confidential, recording="RE" + "0" * 32, by=cast["supervisor"])  # someone heard the citizen's voicemail
     department_kinds = [e["kind"] for e in client_for("dept_own").get(f"/api/v1/tickets/{confidential.number}/events/").json()]
     hotline_kinds = [e["kind"] for e in client_for("dispatcher").get(f"/api/v1/tickets/{confidential.number}/events/").json()]
-    assert "ticket.contact_revealed" in hotline_kinds
-    assert "ticket.contact_revealed" not in department_kinds
+    assert {"ticket.contact_revealed", "ticket.recording_played"} <= set(hotline_kinds)
+    assert not {"ticket.contact_revealed", "ticket.recording_played"} & set(department_kinds)
 
 
 def test_the_department_timeline_of_a_confidential_ticket_hides_what_the_citizen_said(confidential, client_for):
