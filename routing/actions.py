@@ -347,15 +347,19 @@ def withdraw_ticket(ticket: Ticket, *, by, reason: str = "") -> Ticket:
 
 
 # --- steps that are events, not transitions -----------------------------------
-def _identifying(ticket: Ticket, *, kind: str, data: dict, by) -> TicketEvent:
-    """A signed-in user saw or heard what identifies the citizen: allowed by the confidentiality rule, always logged.
+def may_identify(ticket: Ticket, by) -> bool:
+    """Whether ``by`` may see or hear what identifies the citizen (name, phone, voice): a
+    confidential ticket's citizen is for the hotline, and for department staff allowed to reveal contacts."""
+    actor = as_actor(by)
+    return not (ticket.confidential and actor.role == Role.DEPARTMENT and not (actor.user and actor.user.can_reveal_contact))
 
-    A confidential ticket's citizen is for the hotline, and for department staff allowed to reveal contacts.
-    """
+
+def _identifying(ticket: Ticket, *, kind: str, data: dict, by) -> TicketEvent:
+    """A signed-in user saw or heard what identifies the citizen: allowed by ``may_identify``, always logged."""
     actor = as_actor(by)
     if actor.user is None:
         raise NotAllowed(_("需要登录"))
-    if ticket.confidential and actor.role == Role.DEPARTMENT and not actor.user.can_reveal_contact:
+    if not may_identify(ticket, actor):
         raise NotAllowed(_("诉求人要求保密，无权查看"), code="confidential")
     with transaction.atomic():
         return record_event(ticket, kind=kind, actor=actor, from_state=ticket.state, data=data, department=ticket.department)

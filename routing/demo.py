@@ -212,11 +212,18 @@ def _walk(ticket: Ticket, journey: str, users: dict[str, User], departments: dic
     return actions.callback_ticket(ticket, reached=True, solved=False, satisfaction=Satisfaction.UNSATISFIED, by=users["agent"])
 
 
-def load_tickets(users: dict[str, User], departments: dict[str, Department], areas: dict[str, Area], *, count: int = 40) -> int:
+TODAY_TICKETS = 40  # the first messages of the fixture are today's tickets; the history draws from the rest
+
+
+def _citizen_messages() -> list[dict]:
+    with open(FIXTURES / "citizen_messages.jsonl", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def load_tickets(users: dict[str, User], departments: dict[str, Department], areas: dict[str, Area], *, count: int = TODAY_TICKETS) -> int:
     created = 0
     districts = list(DISTRICTS)
-    with open(FIXTURES / "citizen_messages.jsonl", encoding="utf-8") as fh:
-        messages = [json.loads(line) for line in fh if line.strip()][:count]
+    messages = _citizen_messages()[:count]
     for i, message in enumerate(messages):
         ref = f"demo:{message['id']}"
         if find_by_channel_ref(Channel.WEB if i % 3 else Channel.PHONE, ref):
@@ -278,13 +285,16 @@ def _liaison(department: Department, users: dict[str, User]) -> User:
     """The department's staff member who acts in the history (the demo logins for 住建 and 城管)."""
     if department.code in users:
         return users[department.code]
-    user, created = User.objects.get_or_create(
-        username=f"liaison-{department.code}", defaults={"role": Role.DEPARTMENT, "department": department, "first_name": f"{department.name}联络员"}
-    )
-    if created:
-        user.set_unusable_password()
-        user.save(update_fields=["password"])
-    return user
+    username = f"liaison-{department.code}"
+    if username not in users:  # found or created once per load
+        user, created = User.objects.get_or_create(
+            username=username, defaults={"role": Role.DEPARTMENT, "department": department, "first_name": f"{department.name}联络员"}
+        )
+        if created:
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+        users[username] = user
+    return users[username]
 
 
 def load_history(users: dict[str, User], departments: dict[str, Department], areas: dict[str, Area], *, days: int = HISTORY_DAYS, count: int = HISTORY_TICKETS) -> int:
@@ -297,8 +307,7 @@ def load_history(users: dict[str, User], departments: dict[str, Department], are
     rng = random.Random(12345)
     present = timezone.now() - dt.timedelta(hours=1)
     first_day = timezone.localdate() - dt.timedelta(days=days)
-    with open(FIXTURES / "citizen_messages.jsonl", encoding="utf-8") as fh:
-        messages = [json.loads(line) for line in fh if line.strip()][40:]  # the first 40 are today's
+    messages = _citizen_messages()[TODAY_TICKETS:]
     messages = rng.sample(messages, min(count, len(messages)))  # the file is sorted by topic: mix them
     bureaus = [departments[code] for code, _ in DEPARTMENTS]
     streets = [street for district in DISTRICTS.values() for street in district]

@@ -94,9 +94,9 @@ _COUNTED_KINDS = sorted(
     }
 )  # fmt: skip
 
+# grouping → the KpiDay column it sums by, and that key's place in a cell ("" is the totals)
+_GROUPED_BY = {"": (None, None), "day": ("day", 0), "department": ("department_id", 1), "category": ("category_id", 2), "area": ("district_id", 3)}
 GROUPINGS = ("department", "category", "area", "day")
-# grouping → the KpiDay column it sums by ("" is the totals)
-_COLUMN = {"": None, "department": "department_id", "category": "category_id", "area": "district_id", "day": "day"}
 
 # A day is rolled up this long after it ends, so that a transaction begun before midnight
 # has committed its events.
@@ -171,7 +171,7 @@ def _cells(events: QuerySet) -> dict[Cell, Counter]:
 
 def _fold(cells: dict[Cell, Counter], by: str) -> dict:
     """Sum cells by a grouping's key (one total for "")."""
-    position = {"": None, "day": 0, "department": 1, "category": 2, "area": 3}[by]
+    position = _GROUPED_BY[by][1]
     folded: dict = {}
     for key, counts in cells.items():
         folded.setdefault(None if position is None else key[position], Counter()).update(counts)
@@ -218,7 +218,7 @@ def compute_each(*, start: dt.date | None = None, end: dt.date | None = None, gr
     rolled_days = KpiDay.objects.filter(day__in=rolled)
 
     def counted(by: str) -> dict:
-        column = _COLUMN[by]
+        column = _GROUPED_BY[by][0]
         sums = {name: Sum(name) for name in COUNTS}
         if column is None:
             folded = {None: Counter({n: v or 0 for n, v in rolled_days.aggregate(**sums).items()})} if rolled else {}

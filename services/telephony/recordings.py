@@ -4,7 +4,7 @@ Twilio's recording media needs the account's credentials, and staff browsers
 on the intranet must never be sent to twilio.com; so the browser asks us
 (``/twilio/recordings/<ticket number>/<RecordingSid>.mp3``) and we fetch the
 MP3 from Twilio and hand it on. A citizen's voice identifies them like their
-phone number: who may hear it is the rule of ``routing.actions.reveal_contact``,
+phone number: who may hear it is ``routing.actions.may_identify`` (as for a contact reveal),
 and every play is a ``ticket.recording_played`` event on the timeline.
 """
 
@@ -37,14 +37,12 @@ class Playable:
 
 
 def may_play(user: User, ticket: Ticket) -> bool:
-    """Hotline roles may; department staff only for a ticket they see, and on a confidential one
-    only with ``can_reveal_contact`` (the rule of ``actions.reveal_contact``)."""
+    """Hotline roles may; department staff only for a ticket they see, and as far as
+    ``routing.actions.may_identify`` lets them (a confidential ticket's citizen)."""
     role = getattr(user, "role", "")
     if role in HOTLINE_ROLES:
         return True
-    if role != Role.DEPARTMENT or not selectors.can_see(user, ticket):
-        return False
-    return not ticket.confidential or bool(user.can_reveal_contact)
+    return role == Role.DEPARTMENT and selectors.can_see(user, ticket) and actions.may_identify(ticket, user)
 
 
 def find(user: User, *, number: str, recording_sid: str) -> CallRecord | None:

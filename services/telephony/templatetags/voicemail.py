@@ -1,4 +1,6 @@
-"""The voice-message player of the ticket page: our own playback URLs, for users who may hear them."""
+"""``{% load voicemail %}``: the voice messages of a ticket that the signed-in user may play (our
+own playback URLs), for the ticket page. The telephony room offers the tag, so the frontend's
+templates use it without the frontend importing this room (ARCHITECTURE: imports point to routing)."""
 
 from __future__ import annotations
 
