@@ -282,6 +282,7 @@ OUTBOX_MAX_ATTEMPTS = env.integer("OUTBOX_MAX_ATTEMPTS", 8, minimum=1)
 WORKER_POLL_SECONDS = env.integer("WORKER_POLL_SECONDS", 2, minimum=1)
 SWEEP_INTERVAL_SECONDS = env.integer("SWEEP_INTERVAL_SECONDS", 60, minimum=5)
 KPI_ROLLUP_SECONDS = env.integer("KPI_ROLLUP_SECONDS", 600, minimum=10)  # how often the worker rolls up finished days
+RETRAIN_CHECK_SECONDS = env.integer("RETRAIN_CHECK_SECONDS", 3600, minimum=10)  # how often the worker asks whether the classifier should retrain
 KNOWLEDGE_STALE_DAYS = env.integer("KNOWLEDGE_STALE_DAYS", 180, minimum=1)
 CITIZEN_RETENTION_DAYS = env.integer("CITIZEN_RETENTION_DAYS", 3 * 365, minimum=30)
 

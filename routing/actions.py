@@ -19,8 +19,8 @@ from django_fsm import ConcurrentTransition, can_proceed
 
 from routing import deadlines, effects
 from routing.errors import InvalidInput, NotAllowed, TransitionConflict
-from routing.models import Department, Ticket, TicketEvent, User
-from routing.roles import Actor, Role, as_actor
+from routing.models import Category, CategoryCorrection, Department, Ticket, TicketEvent, User
+from routing.roles import HOTLINE_ROLES, Actor, Role, as_actor
 from routing.states import Satisfaction, State
 
 # Event kinds shown on the citizen's tracking page.
@@ -43,6 +43,10 @@ EVENT_KIND = {
     "close": "ticket.closed", "urge": "ticket.urged", "supervise": "ticket.supervised", "merge": "ticket.merged",
     "withdraw": "ticket.withdrawn",
 }  # fmt: skip
+
+
+# Transitions by which hotline staff stand by a ticket's category (dispatched, or settled at the hotline).
+CONFIRMING = frozenset({"dispatch", "resolve", "close", "callback"})
 
 
 @dataclass
@@ -102,6 +106,8 @@ def perform(ticket: Ticket, name: str, *, by: User | Actor, apply, outcome: Outc
             from_state = locked.state
             department_before = locked.department
             apply(locked)
+            if name in CONFIRMING and actor.role in HOTLINE_ROLES and locked.category_id and locked.category_confirmed_at is None:
+                locked.category_confirmed_at = timezone.now()  # staff stood by this category: the classifier learns from it
             locked.save()
             event = record_event(
                 locked,
@@ -159,8 +165,14 @@ def decline_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
     return perform(ticket, "decline", by=by, apply=lambda t: t.decline(reason=reason, at=now), outcome=Outcome({"reason": reason}))
 
 
-def dispatch_ticket(ticket: Ticket, *, department: Department, assisting: Iterable[Department] = (), by, rule=None) -> Ticket:
-    """派单 to a lead department (主办) with optional assisting ones (协办)."""
+def dispatch_ticket(
+    ticket: Ticket, *, department: Department, assisting: Iterable[Department] = (), by, rule=None, category: Category | None = None, model: dict | None = None
+) -> Ticket:
+    """派单 to a lead department (主办) with optional assisting ones (协办).
+
+    ``category`` files the ticket (the dispatcher confirms or changes the proposal; a
+    change is recorded as a correction the classifier learns from). ``model`` names the
+    classifier version when the system dispatches on its confidence."""
     if not department.active:
         raise InvalidInput(_("该单位已停用"), details={"department": [_("该单位已停用")]})
     assisting = [d for d in assisting if d.pk != department.pk]
@@ -168,13 +180,25 @@ def dispatch_ticket(ticket: Ticket, *, department: Department, assisting: Iterab
 
     def apply(t: Ticket):
         due = deadlines.for_dispatch(t, at=now)
+        if category is not None:
+            if t.proposed_category_id and category.pk != t.proposed_category_id and actor.role != Role.SYSTEM:
+                CategoryCorrection.objects.create(
+                    ticket=t, proposed_id=t.proposed_category_id, chosen=category, model_version=t.proposal_version, by=actor.user,
+                    topic_changed=category.ancestor_ids()[0] != t.proposed_category.ancestor_ids()[0],
+                )  # fmt: skip
+            t.category = category
         t.dispatch(department=department, at=now, accept_due=due.accept_due, handle_due=due.handle_due, return_until=due.return_until, warn_at=due.accept_warn)
         t.save()
         t.assisting_departments.set(assisting)
 
+    actor = as_actor(by)
     data = {"department": department.pk, "department_name": department.name, "assisting": [d.pk for d in assisting]}
     if rule is not None:
         data["rule"] = rule.pk
+    if category is not None:
+        data["category"] = category.pk
+    if model is not None:
+        data["model"] = model
     return perform(ticket, "dispatch", by=by, apply=apply, outcome=Outcome(data))
 
 

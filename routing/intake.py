@@ -17,9 +17,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from routing import actions, effects, numbering, rules
+from routing import actions, effects, intelligence, numbering, rules
 from routing.errors import InvalidInput
-from routing.models import Area, Attachment, Category, Citizen, Ticket, normalize_phone, phone_digest
+from routing.models import Area, Attachment, Category, Citizen, IntelligencePolicy, Ticket, normalize_phone, phone_digest
 from routing.roles import SYSTEM, Actor, as_actor
 from routing.states import Channel, TicketType, Urgency
 
@@ -159,7 +159,18 @@ def register_ticket(request: IntakeRequest, *, by=None) -> IntakeResult:
     proposal_rule = ticket.proposed_rule
     if proposal_rule is not None and proposal_rule.automatic:
         ticket = actions.dispatch_ticket(ticket, department=ticket.proposed_department, by=SYSTEM, rule=proposal_rule)
+    elif _confident(ticket):
+        model = {"version": ticket.proposal_version, "score": ticket.proposal_score}
+        ticket = actions.dispatch_ticket(ticket, department=ticket.proposed_department, by=SYSTEM, rule=proposal_rule, category=ticket.proposed_category, model=model)
     return IntakeResult(ticket, created=True)
+
+
+def _confident(ticket: Ticket) -> bool:
+    """The classifier is sure enough, by the city's threshold (off unless set), to dispatch without a dispatcher."""
+    if ticket.category_id or not ticket.proposed_category_id or not ticket.proposed_department_id or ticket.proposal_score is None:
+        return False
+    threshold = IntelligencePolicy.current().auto_dispatch_threshold
+    return threshold is not None and ticket.proposal_score >= threshold
 
 
 def _create(request: IntakeRequest, actor: Actor) -> Ticket:
@@ -184,7 +195,10 @@ def _create(request: IntakeRequest, actor: Actor) -> Ticket:
         registered_by=actor.user,
         registered_at=now,
     )
+    learned = intelligence.propose(ticket) if ticket.category_id is None else None
     proposal = rules.propose(ticket)
+    if learned is not None and learned.department is not None:  # the catalogue applied to the learned category and area
+        proposal = rules.Proposal(department=learned.department, rule=learned.rule)
     if proposal is not None:
         ticket.proposed_department = proposal.department
         ticket.proposed_rule = proposal.rule
@@ -198,6 +212,8 @@ def _create(request: IntakeRequest, actor: Actor) -> Ticket:
     data = {"channel": request.channel}
     if proposal is not None:
         data.update(proposed_department=proposal.department.pk, proposed_rule=proposal.rule.pk)
+    if learned is not None:
+        data.update(proposed_category=learned.best.category.pk, proposal_score=ticket.proposal_score, model=ticket.proposal_version)
     event = actions.record_event(ticket, kind="ticket.registered", actor=actor, data=data)
     effects.after_transition(ticket, event, notify_citizen=["registered"])
     return ticket

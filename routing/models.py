@@ -194,6 +194,13 @@ class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
 
     proposed_department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     proposed_rule = models.ForeignKey("routing.DispatchRule", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The classifier's proposal for a ticket registered without a category (routing.intelligence).
+    proposed_category = models.ForeignKey(Category, verbose_name=_("建议分类"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    proposal_score = models.FloatField(_("建议置信度"), null=True, blank=True)
+    proposal_version = models.CharField(max_length=40, blank=True)
+    proposal = models.JSONField(default=dict, blank=True, help_text=_("Top categories, type, area, life-safety cues, the words that weighed most."))
+    # When staff confirmed the category (dispatched or closed it with one): these tickets teach the classifier.
+    category_confirmed_at = models.DateTimeField(null=True, blank=True, db_index=True)
     department = models.ForeignKey(
         Department, verbose_name=_("主办单位"), null=True, blank=True, on_delete=models.PROTECT, related_name="lead_tickets"
     )
@@ -473,3 +480,62 @@ class OutboxMessage(models.Model):
         verbose_name = _("待发消息")
         verbose_name_plural = _("待发消息")
         indexes = [models.Index(fields=["status", "next_attempt_at"], name="outbox_due")]
+
+
+class ClassifierModel(models.Model):
+    """One trained version of the intake classifier; the active one is what every process serves."""
+
+    version = models.CharField(_("版本"), max_length=40, unique=True)
+    trained_at = models.DateTimeField(_("训练时间"), default=timezone.now)
+    examples = models.PositiveIntegerField(_("训练样本数"))
+    confirmed_tickets = models.PositiveIntegerField(_("其中确认工单数"), default=0)
+    metrics = models.JSONField(_("评估指标"), default=dict, blank=True)
+    artifact = models.BinaryField()
+    active = models.BooleanField(_("使用中"), default=False)
+
+    class Meta:
+        ordering = ["-trained_at", "-id"]
+        verbose_name = _("分类模型")
+        verbose_name_plural = _("分类模型")
+        constraints = [models.UniqueConstraint(fields=["active"], condition=Q(active=True), name="classifier_one_active")]
+
+    def __str__(self) -> str:
+        return self.version
+
+
+class IntelligencePolicy(models.Model):
+    """The city's settings for learned routing (one row)."""
+
+    auto_dispatch_threshold = models.FloatField(
+        _("自动派单置信度阈值"), null=True, blank=True, help_text=_("0–1；为空则不按模型自动派单")
+    )
+    retrain_min_new = models.PositiveIntegerField(_("重新训练所需新确认工单数"), default=200)
+    retrain_every_hours = models.PositiveIntegerField(_("检查重新训练间隔（小时）"), default=24)
+
+    class Meta:
+        verbose_name = _("智能分派设置")
+        verbose_name_plural = _("智能分派设置")
+        constraints = [models.CheckConstraint(condition=Q(auto_dispatch_threshold__isnull=True) | Q(auto_dispatch_threshold__gte=0, auto_dispatch_threshold__lte=1), name="policy_threshold_range")]
+
+    @classmethod
+    def current(cls) -> IntelligencePolicy:
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
+
+    def __str__(self) -> str:
+        return str(_("智能分派设置"))
+
+
+class CategoryCorrection(models.Model):
+    """A dispatcher filed a ticket under another category than the model proposed."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="category_corrections")
+    proposed = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    chosen = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="+")
+    model_version = models.CharField(max_length=40, blank=True)
+    topic_changed = models.BooleanField(help_text=_("The chosen category is under another top-level topic."))
+    by = models.ForeignKey(User, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("分类纠正")
+        verbose_name_plural = _("分类纠正")
