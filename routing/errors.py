@@ -37,3 +37,10 @@ class TransitionConflict(DomainError):
 class NotFound(DomainError):
     code = "not_found"
     http_status = 404
+
+
+class Unavailable(DomainError):
+    """A part the request needs cannot serve now (no classifier model): 503."""
+
+    code = "unavailable"
+    http_status = 503

@@ -46,6 +46,8 @@ class TicketSerializer(serializers.ModelSerializer):
     parent_department = DepartmentRefField(read_only=True)
     proposed_department = DepartmentRefField(read_only=True)
     proposed_rule = serializers.SerializerMethodField()
+    proposed_category = serializers.SerializerMethodField()
+    proposal = serializers.SerializerMethodField()
     assisting = serializers.SerializerMethodField()
     state_display = serializers.CharField(source="get_state_display", read_only=True)
     overdue = serializers.BooleanField(source="is_overdue", read_only=True)
@@ -58,7 +60,7 @@ class TicketSerializer(serializers.ModelSerializer):
         fields = [
             "number", "channel", "type", "category", "urgency", "life_safety", "title", "description", "address", "lat", "lng",
             "area", "citizen", "anonymous", "confidential", "state", "state_display", "department", "parent_department",
-            "assisting", "proposed_department", "proposed_rule", "registered_at", "dispatched_at", "accepted_at",
+            "assisting", "proposed_department", "proposed_rule", "proposed_category", "proposal_score", "proposal", "registered_at", "dispatched_at", "accepted_at",
             "replied_at", "closed_at", "accept_due", "handle_due", "due_at", "overdue", "due_soon", "yellow_card_at",
             "red_card_at", "extension_pending", "extension_days", "extension_reason", "extension_count", "return_reason",
             "reply", "resolution", "decline_reason", "callback_reached", "callback_solved", "satisfaction",
@@ -77,6 +79,20 @@ class TicketSerializer(serializers.ModelSerializer):
 
     def get_proposed_rule(self, ticket):
         return {"id": ticket.proposed_rule.pk, "name": ticket.proposed_rule.name} if ticket.proposed_rule_id else None
+
+    def get_proposed_category(self, ticket):
+        """The classifier's best category, as it was proposed at registration."""
+        if not ticket.proposed_category_id:
+            return None
+        best = (ticket.proposal.get("categories") or [{}])[0]
+        return {
+            "id": ticket.proposed_category_id, "name": best.get("name", ""), "path_names": best.get("path_names", []),
+            "score": ticket.proposal_score, "model": ticket.proposal_version,
+        }  # fmt: skip
+
+    def get_proposal(self, ticket):
+        """The whole proposal (top categories, type, area, life-safety cues, the words that weighed most), or null."""
+        return ticket.proposal or None
 
     def get_assisting(self, ticket):
         return [{"id": d.pk, "code": d.code, "name": d.name} for d in ticket.assisting_departments.all()]
@@ -146,6 +162,12 @@ class TicketCreateInput(serializers.Serializer):
     channel_ref = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
 
 
+class ClassifyInput(serializers.Serializer):
+    text = serializers.CharField(max_length=8000)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
 class TokenInput(serializers.Serializer):
     # DRF's CharField refuses NUL bytes, which PostgreSQL cannot store or compare.
     username = serializers.CharField(max_length=150, trim_whitespace=True)
@@ -174,6 +196,7 @@ class ResolveInput(serializers.Serializer):
 
 class DispatchInput(serializers.Serializer):
     department = serializers.SlugRelatedField(slug_field="code", queryset=Department.objects.filter(active=True))
+    category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.all(), required=False, allow_null=True, default=None)
     assisting = serializers.SlugRelatedField(slug_field="code", queryset=Department.objects.filter(active=True), many=True, required=False, default=list)
 
     def to_internal_value(self, data):

@@ -13,5 +13,6 @@ urlpatterns = [
     path("departments/", views.Departments.as_view(), name="api-departments"),
     path("categories/", views.Categories.as_view(), name="api-categories"),
     path("areas/", views.Areas.as_view(), name="api-areas"),
+    path("classify/", views.Classify.as_view(), name="api-classify"),
     path("kpis/", views.Kpis.as_view(), name="api-kpis"),
 ]

@@ -22,13 +22,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from routing import accounts, actions, kpis, selectors
+from routing import accounts, actions, intelligence, kpis, selectors
 from routing.api import serializers as s
-from routing.errors import NotAllowed, NotFound
+from routing.errors import NotAllowed, NotFound, Unavailable
 from routing.intake import IntakeRequest, register_ticket
 from routing.models import Area, Category, Department, Ticket
 from routing.roles import HOTLINE_ROLES, Role
-from routing.states import State
+from routing.states import State, TicketType
 
 
 class StaffOnly(IsAuthenticated):
@@ -151,7 +151,7 @@ class TicketEvents(ListAPIView):
 TRANSITIONS = {
     "resolve": (s.ResolveInput, lambda t, d, u: actions.resolve_ticket(t, answer=d["answer"], by=u)),
     "decline": (s.ReasonInput, lambda t, d, u: actions.decline_ticket(t, reason=d["reason"], by=u)),
-    "dispatch": (s.DispatchInput, lambda t, d, u: actions.dispatch_ticket(t, department=d["department"], assisting=d["assisting"], by=u)),
+    "dispatch": (s.DispatchInput, lambda t, d, u: actions.dispatch_ticket(t, department=d["department"], assisting=d["assisting"], category=d["category"], by=u)),
     "sub_dispatch": (s.SubDispatchInput, lambda t, d, u: actions.sub_dispatch_ticket(t, unit=d["unit"], by=u)),
     "accept": (s.EmptyInput, lambda t, d, u: actions.accept_ticket(t, by=u)),
     "request_return": (s.ReasonInput, lambda t, d, u: actions.request_return(t, reason=d["reason"], by=u)),
@@ -237,6 +237,45 @@ class Areas(ListAPIView):
     serializer_class = s.AreaSerializer
     queryset = Area.objects.all().order_by("path")
     pagination_class = None
+
+
+class Classify(APIView):
+    """``POST /api/v1/classify/ {"text", "title"?}``: the learned proposal for a message (agents, dispatchers, supervisors)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(
+        request=s.ClassifyInput,
+        responses={
+            200: inline_serializer(
+                "Classification",
+                {
+                    "categories": inline_serializer(
+                        "ProposedCategory",
+                        {"id": drf_serializers.IntegerField(), "name": drf_serializers.CharField(), "path_names": drf_serializers.ListField(child=drf_serializers.CharField()),
+                         "score": drf_serializers.FloatField(), "leaf_score": drf_serializers.FloatField()},
+                        many=True,
+                    ),
+                    "type": drf_serializers.ChoiceField(choices=TicketType.choices),
+                    "area": inline_serializer("ProposedArea", {"id": drf_serializers.IntegerField(), "name": drf_serializers.CharField()}, allow_null=True),
+                    "department": inline_serializer("ProposedDepartment", {"id": drf_serializers.IntegerField(), "code": drf_serializers.CharField(), "name": drf_serializers.CharField()}, allow_null=True),
+                    "life_safety_cues": drf_serializers.ListField(child=drf_serializers.CharField()),
+                    "terms": drf_serializers.ListField(child=drf_serializers.CharField()),
+                    "model": inline_serializer("ModelVersion", {"version": drf_serializers.CharField(), "trained_at": drf_serializers.DateTimeField(), "examples": drf_serializers.IntegerField()}),
+                },
+            )
+        },
+    )  # fmt: skip
+    def post(self, request):
+        if request.user.role not in HOTLINE_ROLES:
+            raise NotAllowed(_("只有话务员、派单员和督办可以使用智能分类"))
+        data = s.ClassifyInput(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        result = intelligence.classify(v["text"], v["title"], address=v["address"])
+        if result is None:
+            raise Unavailable(_("分类模型尚未训练或无法加载，请运行 manage.py train_classifier"), code="no_model")
+        return Response(result.as_dict())
 
 
 class Kpis(APIView):
