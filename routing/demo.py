@@ -23,7 +23,8 @@ from django.utils import timezone
 
 from routing import actions, kpis, sweep
 from routing.intake import IntakeRequest, find_by_channel_ref, register_ticket
-from routing.models import Area, Category, Department, DispatchRule, Ticket, User
+from routing.intelligence import training
+from routing.models import Area, Category, ClassifierModel, Department, DispatchRule, Ticket, User
 from routing.roles import Role
 from routing.states import Channel, Satisfaction, State, TicketType, Urgency
 
@@ -195,7 +196,7 @@ def _walk(ticket: Ticket, journey: str, users: dict[str, User], departments: dic
     if department.code not in {"zhujian", "chengguan"}:
         department = departments["chengguan" if ticket.pk % 2 else "zhujian"]
     staff = users["zhujian"] if department.code == "zhujian" else users["chengguan"]
-    ticket = actions.dispatch_ticket(ticket, department=department, by=users["dispatcher"])
+    ticket = actions.dispatch_ticket(ticket, department=department, category=ticket.category or ticket.proposed_category, by=users["dispatcher"])
     if journey == "dispatched":
         return ticket
     ticket = actions.accept_ticket(ticket, by=staff)
@@ -228,7 +229,8 @@ def load_tickets(users: dict[str, User], departments: dict[str, Department], are
         ref = f"demo:{message['id']}"
         if find_by_channel_ref(Channel.WEB if i % 3 else Channel.PHONE, ref):
             continue
-        category = Category.objects.filter(name=message.get("category"), parent=None).first()
+        # A web form has no category picker: those tickets arrive uncategorised and get the classifier's proposal.
+        category = None if i % 3 else Category.objects.filter(name=message.get("category"), parent=None).first()
         district = districts[i % len(districts)]
         streets = DISTRICTS[district]
         result = register_ticket(
@@ -408,6 +410,8 @@ def _history_reply(ticket: Ticket, clock: _Clock, rng: random.Random, staff: Use
 def load() -> dict[str, int]:
     """Load (or complete) the demo city; returns counts of what exists."""
     categories = load_categories()
+    if not ClassifierModel.objects.filter(active=True).exists():
+        training.train(include_tickets=False)  # the bootstrap model, so the demo's tickets get proposals
     areas = load_areas()
     departments = load_departments(areas)
     users = load_users(departments)
