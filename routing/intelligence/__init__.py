@@ -70,6 +70,13 @@ class _Areas:
     names: list[cues.AreaName] = []
 
 
+def reset() -> None:
+    """Forget this process's loaded model and place names (tests; after the area tree changed)."""
+    store.reset()
+    with _Areas.lock:
+        _Areas.loaded = float("-inf")
+
+
 def _gazetteer() -> list[cues.AreaName]:
     with _Areas.lock:
         if time.monotonic() - _Areas.loaded > _AREA_SECONDS:

@@ -68,9 +68,16 @@ def gazetteer(areas: list[tuple[int, str, int]]) -> list[AreaName]:
 
 
 def find_area(text: str, names: list[AreaName]) -> int | None:
-    """The deepest area whose name occurs in ``text`` (a street beats its district)."""
+    """The deepest area whose name occurs in ``text`` (a street beats its district); a name
+    found only inside a longer one ("南湖" of 南湖街道 inside "南湖区") does not count."""
+    covered: list[tuple[int, int]] = []
     best: AreaName | None = None
-    for candidate in names:
-        if candidate.name in text and (best is None or candidate.level > best.level):
+    for candidate in names:  # longest first
+        spans = [(m.start(), m.end()) for m in re.finditer(re.escape(candidate.name), text)]
+        free = [sp for sp in spans if not any(a <= sp[0] and sp[1] <= b for a, b in covered)]
+        if not free:
+            continue
+        covered.extend(free)
+        if best is None or candidate.level > best.level:
             best = candidate
     return best.area_id if best else None
