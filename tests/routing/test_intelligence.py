@@ -326,3 +326,10 @@ def test_ticket_api_shows_the_proposal_and_dispatch_takes_a_category(staff, clie
     bad = dispatcher.post(f"/api/v1/tickets/{agent.post('/api/v1/tickets/', {'channel': 'web', 'type': 'help', 'description': WAGES + '。'}, format='json').json()['number']}/dispatch/",
                           {"department": "zhujian", "category": 10**9}, format="json")  # fmt: skip
     assert bad.status_code == 400 and "category" in bad.json()["error"]["details"]
+
+
+@pytest.mark.parametrize("channel", ["sms", "web", "chat", "open311", "phone"])
+def test_every_channel_gets_a_proposal(staff, channel):
+    training.train(include_tickets=False)
+    ticket = register(f"{WAGES}（{channel}）", staff["agent"], channel=channel)
+    assert ticket.proposed_category is not None and ticket.proposal_score > 0
