@@ -3,7 +3,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from routing.models import (
-    Area, CalendarOverride, Category, DeadlinePolicy, Department, DispatchRule, OutboxMessage, Ticket, TicketEvent, User,
+    Area, CalendarOverride, Category, CategoryCorrection, ClassifierModel, DeadlinePolicy, Department, DispatchRule, IntelligencePolicy,
+    OutboxMessage, Ticket, TicketEvent, User,
 )  # fmt: skip
 
 
@@ -90,3 +91,45 @@ class TicketAdmin(ReadOnlyAdmin):
 class OutboxAdmin(ReadOnlyAdmin):
     list_display = ["id", "kind", "status", "attempts", "next_attempt_at", "last_error", "created_at"]
     list_filter = ["status", "kind"]
+
+
+@admin.register(IntelligencePolicy)
+class IntelligencePolicyAdmin(admin.ModelAdmin):
+    """One row: the auto-dispatch threshold (off when empty) and when the worker retrains."""
+
+    list_display = ["__str__", "auto_dispatch_threshold", "retrain_min_new", "retrain_every_hours"]
+
+    def has_add_permission(self, request):
+        return not IntelligencePolicy.objects.exists()
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        obj.pk = 1  # the one row IntelligencePolicy.current() reads
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ClassifierModel)
+class ClassifierModelAdmin(ReadOnlyAdmin):
+    """Trained versions; the active one is served. New versions come from train_classifier or the worker."""
+
+    list_display = ["version", "active", "trained_at", "examples", "confirmed_tickets", "macro_f1", "top3"]
+    exclude = ["artifact"]
+
+    @admin.display(description=_("宏平均 F1"))
+    def macro_f1(self, obj):
+        value = obj.metrics.get("macro_f1")
+        return f"{value:.3f}" if value is not None else "-"
+
+    @admin.display(description=_("前三准确率"))
+    def top3(self, obj):
+        value = obj.metrics.get("top3_accuracy")
+        return f"{value:.3f}" if value is not None else "-"
+
+
+@admin.register(CategoryCorrection)
+class CategoryCorrectionAdmin(ReadOnlyAdmin):
+    list_display = ["ticket", "proposed", "chosen", "topic_changed", "model_version", "by", "created_at"]
+    list_filter = ["topic_changed", "model_version"]
+    list_select_related = ["ticket", "proposed", "chosen", "by"]
