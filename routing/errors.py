@@ -39,8 +39,8 @@ class NotFound(DomainError):
     http_status = 404
 
 
-class Unavailable(DomainError):
-    """A part the request needs cannot serve now (no classifier model): 503."""
+class NotReady(DomainError):
+    """What the request needs does not exist yet (no classifier model is trained): 409, never a 5xx."""
 
-    code = "unavailable"
-    http_status = 503
+    code = "not_ready"
+    http_status = 409

@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from routing import accounts, actions, intelligence, kpis, selectors
 from routing.api import serializers as s
-from routing.errors import NotAllowed, NotFound, Unavailable
+from routing.errors import NotAllowed, NotFound, NotReady
 from routing.intake import IntakeRequest, register_ticket
 from routing.models import Area, Category, Department, Ticket
 from routing.roles import HOTLINE_ROLES, Role
@@ -274,7 +274,7 @@ class Classify(APIView):
         v = data.validated_data
         result = intelligence.classify(v["text"], v["title"], address=v["address"])
         if result is None:
-            raise Unavailable(_("分类模型尚未训练或无法加载，请运行 manage.py train_classifier"), code="no_model")
+            raise NotReady(_("分类模型尚未训练或无法加载，请运行 manage.py train_classifier"), code="no_model")
         return Response(result.as_dict())
 
 

@@ -308,7 +308,7 @@ def test_classify_api_roles_and_missing_model(staff, client_of):
     response = client_of("dept").post("/api/v1/classify/", {"text": WAGES}, format="json")
     assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
     response = client_of("agent").post("/api/v1/classify/", {"text": WAGES}, format="json")
-    assert response.status_code == 503 and response.json()["error"]["code"] == "no_model"
+    assert response.status_code == 409 and response.json()["error"]["code"] == "no_model"
 
 
 def test_ticket_api_shows_the_proposal_and_dispatch_takes_a_category(staff, client_of):
