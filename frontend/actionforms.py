@@ -78,6 +78,18 @@ def _reason(label=_("理由"), required=True) -> Field:
     return Field("reason", str(label), required=required)
 
 
+def _category_field(ticket: Ticket) -> Field:
+    """The category the dispatcher files the ticket under: the classifier's candidates, the proposed one preselected."""
+    choices = [("", str(_("不改变分类")))]
+    if ticket.category_id:
+        choices.append((str(ticket.category_id), ticket.category.name))  # joined by the queue selectors: no query per card
+    for candidate in (ticket.proposal or {}).get("categories", []):
+        if str(candidate["id"]) not in {value for value, _label in choices}:
+            choices.append((str(candidate["id"]), f"{' › '.join(candidate['path_names'])}（{round(candidate['score'] * 100)}%）"))
+    initial = str(ticket.category_id or ticket.proposed_category_id or "")
+    return Field("category", str(_("分类")), kind="select", type="int", required=False, choices=choices, initial=initial)
+
+
 def lead_departments() -> list[tuple[str, str]]:
     """Active level-2 departments (bureaus, district governments, companies): the ones a ticket is dispatched to."""
     return [(d.code, d.name) for d in Department.objects.filter(active=True, parent__isnull=True).order_by("code")]
@@ -107,6 +119,7 @@ def fields_for(
         initial = ticket.proposed_department.code if ticket.proposed_department_id else ""
         return [
             Field("department", str(_("主办单位")), kind="select", choices=choices, initial=initial),
+            _category_field(ticket),
             Field("assisting", str(_("协办单位（可多选）")), kind="multiselect", type="list", required=False, choices=choices),
         ]
     if name == "sub_dispatch":

@@ -105,6 +105,52 @@
     if (ids) { categories.set(ids); }
   });
 
+  // --- the classifier's proposal while the agent types (debounced) ----------------------------
+  var proposalBox = document.getElementById("category-proposal");
+  var proposalText = document.getElementById("proposal-text");
+  var proposalIds = null;
+  var proposalSequence = 0;
+  var lastClassified = null;
+  var proposalTimer = null;
+  function classify() {
+    var text = document.getElementById("reg-description").value.trim();
+    var titleInput = document.getElementById("reg-title");
+    var title = titleInput ? titleInput.value.trim() : "";
+    if (text + "|" + title === lastClassified) { return; }
+    lastClassified = text + "|" + title;
+    var mine = ++proposalSequence;
+    if (text.length < 6) { proposalBox.hidden = true; proposalIds = null; return; }
+    H.api("POST", proposalBox.dataset.api, { text: text, title: title }).then(function (result) {
+      if (mine !== proposalSequence) { return; }
+      if (!result.ok || !result.data || !result.data.categories || !result.data.categories.length) {
+        proposalBox.hidden = true;  // no model trained: the agent picks from the tree as before
+        proposalIds = null;
+        return;
+      }
+      var best = result.data.categories[0];
+      proposalIds = paths[best.path_names.join(" › ")] || null;
+      var line = proposalBox.dataset.msgProposal + "：" + best.path_names.join(" › ") + " " + Math.round(best.score * 100) + "%";
+      if (result.data.terms && result.data.terms.length) { line += " · " + proposalBox.dataset.msgWords + "：" + result.data.terms.join("、"); }
+      if (result.data.life_safety_cues && result.data.life_safety_cues.length) { line += " · " + proposalBox.dataset.msgSafety + "：" + result.data.life_safety_cues.join("、"); }
+      proposalText.textContent = line;
+      proposalBox.dataset.type = result.data.type || "";
+      proposalBox.hidden = false;
+    });
+  }
+  document.getElementById("proposal-accept").addEventListener("click", function () {
+    if (proposalIds) { categories.set(proposalIds); }
+    var typeSelect = document.getElementById("reg-type");
+    if (proposalBox.dataset.type && typeSelect) { typeSelect.value = proposalBox.dataset.type; }
+  });
+  ["reg-description", "reg-title"].forEach(function (id) {
+    var input = document.getElementById(id);
+    if (!input) { return; }
+    input.addEventListener("input", function () {
+      clearTimeout(proposalTimer);
+      proposalTimer = setTimeout(classify, 400);
+    });
+  });
+
   // --- knowledge suggestions --------------------------------------------------------------
   var panel = document.getElementById("suggestions");
   var smsg = panel.dataset;
