@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from benchmarks import harness
 
 DATABASE = "hotline_bench_intake"
+CLASSIFIER = False  # --classifier
 PGBENCH_SCRIPT = "INSERT INTO bench_insert (payload, created_at) VALUES (md5(random()::text), now());\n"
 
 
@@ -44,9 +45,17 @@ def prepare() -> str:
     from routing.models import Category, User
     from routing.roles import Role
 
-    top = Category.objects.create(code="b01", name="城乡建设")
-    mid = Category.objects.create(code="b0101", name="市政管理", parent=top)
-    Category.objects.create(code="b010101", name="路灯", parent=mid)
+    if CLASSIFIER:  # the demo's tree and rules, and the bootstrap model: every ticket is classified at intake
+        from routing import demo
+        from routing.intelligence import training
+
+        demo.load_categories()
+        demo.load_rules(demo.load_departments(demo.load_areas()))
+        training.train(include_tickets=False)
+    else:
+        top = Category.objects.create(code="b01", name="城乡建设")
+        mid = Category.objects.create(code="b0101", name="市政管理", parent=top)
+        Category.objects.create(code="b010101", name="路灯", parent=mid)
     agent = User.objects.create(username="bench-agent", role=Role.AGENT)
     return Token.objects.create(user=agent).key
 
@@ -156,11 +165,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seconds", type=int, default=30)
+    parser.add_argument("--classifier", action="store_true", help="the demo's category tree and the bootstrap model: every ticket is classified at intake")
     parser.add_argument("--conn-max-age", type=int, default=0, help="DB_CONN_MAX_AGE of the daphne process (the project's default is 0: a connection per request)")
     args = parser.parse_args()
+    global CLASSIFIER
+    CLASSIFIER = args.classifier
 
     token = prepare()
-    result = {"benchmark": "intake", "clients": args.clients, "seconds": args.seconds, "conn_max_age": args.conn_max_age, "machine": harness.machine()}
+    result = {"benchmark": "intake", "classifier": args.classifier, "clients": args.clients, "seconds": args.seconds, "conn_max_age": args.conn_max_age, "machine": harness.machine()}
     result["sql_per_intake"] = sql_per_intake("bench-agent")
     with harness.Daphne(DATABASE, log=harness.RESULTS / "intake-daphne.log", DB_CONN_MAX_AGE=str(args.conn_max_age)) as daphne:
         run_http(daphne.base, token, clients=args.clients, seconds=3)  # warm-up: imports, connections, caches
