@@ -14,6 +14,7 @@ urlpatterns = [
     path("department/", workspaces.department, name="department"),
     path("department/queue/", workspaces.department_queue, name="department-queue"),
     path("supervisor/", workspaces.supervisor, name="supervisor"),
+    path("supervisor/hot-issues/", workspaces.hot_issues, name="hot-issues"),
     path("supervisor/overdue/", workspaces.supervisor_overdue, name="supervisor-overdue"),
     path("supervisor/wall/", workspaces.supervisor_wall, name="supervisor-wall"),
     path("supervisor/wall/live/", workspaces.supervisor_wall_live, name="supervisor-wall-live"),

@@ -19,15 +19,16 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
-from frontend import cards, duplicates, hotspots, reference
+from frontend import cards, hotspots, reference
 from frontend.timeline import KIND_LABELS
 from frontend.access import role_required
-from routing import kpis, selectors
+from routing import hotissues, kpis, repeats, selectors
 from routing.models import Ticket, TicketEvent
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import Channel, State, TicketType, Urgency
 
 QUEUE_LIMIT = 100
+REPEATS_LIMIT = 30  # the first cards of the dispatch queue are checked for repeats
 CHAT_PANEL = "public/partials/agent_chat.html"
 
 
@@ -72,9 +73,9 @@ def _dispatch_sections(user) -> list[dict]:
     queue = list(selectors.dispatcher_queue()[: QUEUE_LIMIT * 2])
     built = cards.build(queue, user)
     registered = [c for c in built if c.ticket.state == State.REGISTERED][:QUEUE_LIMIT]
-    similar = duplicates.candidates_for([c.ticket for c in registered])
-    for card in registered:
-        card.duplicates = similar.get(card.ticket.pk, [])
+    for card in registered[:REPEATS_LIMIT]:
+        found = repeats.for_ticket(card.ticket, limit=3)
+        card.duplicates = [("same_caller", r) for r in found.same_caller] + [("similar", r) for r in found.similar]
     return [
         {"key": "registered", "title": _("待派单"), "cards": registered},
         {"key": "returns", "title": _("退单审核"), "cards": [c for c in built if c.ticket.state == State.RETURN_REQUESTED]},
@@ -178,6 +179,29 @@ def supervisor(request):
         "hotspots": hotspots.rising(),
     }
     return render(request, "frontend/supervisor.html", context)
+
+
+def _sparkline(trend: list[tuple[str, int]], *, width: int = 140, height: int = 28) -> dict:
+    """Points of an inline SVG polyline for a daily trend (drawn on the server: no chart library, no CDN)."""
+    peak = max((n for _day, n in trend), default=0) or 1
+    step = width / max(len(trend) - 1, 1)
+    points = " ".join(f"{i * step:.1f},{height - 2 - (n / peak) * (height - 4):.1f}" for i, (_day, n) in enumerate(trend))
+    return {"points": points, "width": width, "height": height, "peak": peak, "first": trend[0][0] if trend else "", "last": trend[-1][0] if trend else ""}
+
+
+@role_required(Role.SUPERVISOR, Role.DISPATCHER)
+def hot_issues(request):
+    """热点问题: tickets about one problem, hottest first, each with its trend and its members."""
+    today = timezone.localdate()
+    start_day, end_day = _period(request)
+    end_day = end_day or today
+    start_day = start_day or end_day - hotissues.DEFAULT_PERIOD
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(start_day, dt.time.min, tzinfo=tz)
+    end = dt.datetime.combine(end_day, dt.time.max, tzinfo=tz)
+    issues = [(item, _sparkline(item.trend)) for item in hotissues.ranked(start=start, end=end, limit=30)]
+    context = {"issues": issues, "period": {"from": start_day.isoformat(), "to": end_day.isoformat()}}
+    return render(request, "frontend/hot_issues.html", context)
 
 
 @role_required(Role.SUPERVISOR)

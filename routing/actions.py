@@ -27,7 +27,7 @@ from routing.states import Satisfaction, State
 PUBLIC_KINDS = frozenset(
     {
         "ticket.registered", "ticket.resolved", "ticket.declined", "ticket.dispatched", "ticket.accepted",
-        "ticket.reply_approved", "ticket.callback", "ticket.reopened", "ticket.closed", "ticket.merged",
+        "ticket.reply_approved", "ticket.callback", "ticket.reopened", "ticket.closed", "ticket.merged", "ticket.reply_shared",
         "ticket.withdrawn", "ticket.extension_approved",
     }
 )  # fmt: skip
@@ -41,7 +41,7 @@ EVENT_KIND = {
     "reject_extension": "ticket.extension_rejected", "reply": "ticket.replied", "approve_reply": "ticket.reply_approved",
     "reject_reply": "ticket.reply_rejected", "callback": "ticket.callback", "reopen": "ticket.reopened",
     "close": "ticket.closed", "urge": "ticket.urged", "supervise": "ticket.supervised", "merge": "ticket.merged",
-    "withdraw": "ticket.withdrawn",
+    "share_reply": "ticket.reply_shared", "withdraw": "ticket.withdrawn",
 }  # fmt: skip
 
 
@@ -297,8 +297,28 @@ def reply_ticket(ticket: Ticket, *, founded: bool, solved: bool, text: str, basi
 
 
 def approve_reply(ticket: Ticket, *, by) -> Ticket:
-    """审核通过: the citizen gets the reply and the satisfaction survey."""
-    return perform(ticket, "approve_reply", by=by, apply=lambda t: t.approve_reply(), outcome=Outcome(notify_citizen=["reply", "survey"]))
+    """审核通过: the citizen gets the reply and the satisfaction survey, and so does every caller merged into it."""
+    with transaction.atomic():
+        ticket = perform(ticket, "approve_reply", by=by, apply=lambda t: t.approve_reply(), outcome=Outcome(notify_citizen=["reply", "survey"]))
+        share_reply(ticket)
+    return ticket
+
+
+def share_reply(main: Ticket) -> list[Ticket]:
+    """并单: each ticket merged into ``main`` (directly or through another merged one) gets its approved reply,
+    the survey and its own callback; the merged callers rate on their own."""
+    shared = []
+    pending = list(Ticket.objects.filter(merged_into=main, state=State.MERGED))
+    while pending:
+        duplicate = pending.pop()
+        pending.extend(Ticket.objects.filter(merged_into=duplicate, state=State.MERGED))
+        shared.append(
+            perform(
+                duplicate, "share_reply", by=Actor(role=Role.SYSTEM), apply=lambda t: t.share_reply(main=main),
+                outcome=Outcome({"main": main.number}, notify_citizen=["reply", "survey"]),
+            )
+        )  # fmt: skip
+    return shared
 
 
 def reject_reply(ticket: Ticket, *, reason: str, by) -> Ticket:
@@ -361,7 +381,15 @@ def merge_ticket(ticket: Ticket, *, into: Ticket, by) -> Ticket:
     if into.state in {State.MERGED, State.DECLINED, State.WITHDRAWN}:
         raise TransitionConflict(_("目标工单已结束，不能并入"), code="invalid_target", details={"into": [into.number]})
     now = timezone.now()
-    return perform(ticket, "merge", by=by, apply=lambda t: t.merge(into=into, at=now), outcome=Outcome({"into": into.number}))
+    with transaction.atomic():
+        merged = perform(ticket, "merge", by=by, apply=lambda t: t.merge(into=into, at=now), outcome=Outcome({"into": into.number}))
+        main = into
+        while main.merged_into_id is not None:
+            main = main.merged_into
+        if main.reply_text and main.state in {State.REPLY_APPROVED, State.RATED, State.CLOSED}:
+            share_reply(main)  # merged after the answer: this caller gets it now
+            merged.refresh_from_db()
+    return merged
 
 
 def withdraw_ticket(ticket: Ticket, *, by, reason: str = "") -> Ticket:

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from routing import actions, effects, intelligence, numbering, rules
+from routing import actions, effects, intelligence, numbering, outbox, rules
 from routing.errors import InvalidInput
 from routing.models import Area, Attachment, Category, Citizen, IntelligencePolicy, Ticket, normalize_phone, phone_digest
 from routing.roles import SYSTEM, Actor, as_actor
@@ -216,4 +216,5 @@ def _create(request: IntakeRequest, actor: Actor) -> Ticket:
         data.update(proposed_category=learned.best.category.pk, proposal_score=ticket.proposal_score, model=ticket.proposal_version)
     event = actions.record_event(ticket, kind="ticket.registered", actor=actor, data=data)
     effects.after_transition(ticket, event, notify_citizen=["registered"])
+    outbox.enqueue("hotissue.join", {"ticket_id": ticket.pk}, key=f"hotissue.join:{ticket.pk}")  # the worker finds its hot issue
     return ticket

@@ -46,6 +46,7 @@ SUPERVISION = _roles(Role.SUPERVISOR)
 URGING = _roles(Role.SUPERVISOR, Role.DISPATCHER)
 CALLBACK = _roles(Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.CITIZEN, Role.SYSTEM)
 WITHDRAWAL = _roles(Role.CITIZEN, Role.AGENT)
+SYSTEM_ONLY = _roles(Role.SYSTEM)
 
 
 def _extension_approver(ticket, actor: Actor) -> bool:
@@ -243,6 +244,17 @@ class TicketMachine:
         self.closed_at = at
         self._clear_deadlines()
 
+    @transition(field="state", source=S.MERGED, target=S.REPLY_APPROVED, permission=SYSTEM_ONLY)
+    def share_reply(self, *, main):
+        """并单: the main ticket's approved reply reaches this caller too; they are called back and rate on their own."""
+        self.department = main.department
+        self.reply_founded = main.reply_founded
+        self.reply_solved = main.reply_solved
+        self.reply_text = main.reply_text
+        self.reply_basis = main.reply_basis
+        self.replied_at = main.replied_at
+        self.closed_at = None
+
     @transition(field="state", source=[S.REGISTERED, S.DISPATCHED, S.ACCEPTED, S.RETURN_REQUESTED], target=S.WITHDRAWN, permission=WITHDRAWAL)
     def withdraw(self, *, at):
         """撤单, by the citizen (or an agent on the phone for them), only before the reply."""
@@ -271,5 +283,5 @@ class TicketMachine:
 TRANSITIONS = [
     "resolve", "decline", "dispatch", "sub_dispatch", "accept", "request_return", "approve_return", "reject_return",
     "request_extension", "approve_extension", "reject_extension", "reply", "approve_reply", "reject_reply",
-    "callback", "reopen", "close", "urge", "supervise", "merge", "withdraw",
+    "callback", "reopen", "close", "urge", "supervise", "merge", "share_reply", "withdraw",
 ]  # fmt: skip

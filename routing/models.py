@@ -149,6 +149,9 @@ class Citizen(models.Model):
     name = models.CharField(_("姓名"), max_length=100, blank=True)
     phone = models.CharField(_("电话"), max_length=32, blank=True)
     phone_digest = models.CharField(max_length=64, unique=True, null=True, editable=False)
+    external_id = models.CharField(
+        _("原平台用户标识"), max_length=64, unique=True, null=True, blank=True, help_text=_("The user id of an imported platform's export (留言用户).")
+    )
     created_at = models.DateTimeField(default=timezone.now)
     anonymized_at = models.DateTimeField(null=True, blank=True)
 
@@ -175,6 +178,10 @@ class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
     number = models.CharField(_("工单号"), max_length=20, unique=True, editable=False)
     channel = models.CharField(_("来源渠道"), max_length=16, choices=Channel.choices)
     channel_ref = models.CharField(_("渠道标识"), max_length=128, blank=True, help_text=_("The channel's own id, e.g. a Twilio CallSid."))
+    external_id = models.CharField(
+        _("原平台编号"), max_length=64, unique=True, null=True, blank=True, help_text=_("The id of an imported ticket on the platform it came from (留言编号).")
+    )
+    endorsements = models.PositiveIntegerField(_("点赞数"), default=0, help_text=_("Other citizens who backed this message on a public board."))
     type = models.CharField(_("诉求类型"), max_length=16, choices=TicketType.choices)
     category = models.ForeignKey(Category, verbose_name=_("分类"), null=True, blank=True, on_delete=models.PROTECT)
     urgency = models.CharField(_("紧急程度"), max_length=16, choices=Urgency.choices, default=Urgency.NORMAL)
@@ -539,3 +546,56 @@ class CategoryCorrection(models.Model):
     class Meta:
         verbose_name = _("分类纠正")
         verbose_name_plural = _("分类纠正")
+
+
+class HotIssue(models.Model):
+    """热点问题: tickets about one problem, joined incrementally as they arrive (see ``routing.hotissues``)."""
+
+    title = models.CharField(_("标题"), max_length=200)
+    keywords = models.JSONField(_("关键词"), default=list, blank=True)
+    place = models.CharField(_("地点或人群"), max_length=200, blank=True)
+    area = models.ForeignKey(Area, verbose_name=_("区域"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    first_at = models.DateTimeField(_("首次"))
+    last_at = models.DateTimeField(_("最近"))
+    count = models.PositiveIntegerField(_("工单数"), default=0)
+    callers = models.PositiveIntegerField(_("诉求人数"), default=0)
+    endorsements = models.PositiveIntegerField(_("点赞数"), default=0)
+    days = models.JSONField(default=dict, blank=True, help_text=_("Members per day (Asia/Shanghai): the trend, growth and concentration."))
+    centroid = models.BinaryField(help_text=_("Summed member signatures, the strongest terms only."))
+    heat = models.FloatField(_("热度"), default=0.0, help_text=_("The heat index as of the last member."))
+    notified_at = models.DateTimeField(null=True, blank=True, help_text=_("When supervisors were told it grows fast (once)."))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("热点问题")
+        verbose_name_plural = _("热点问题")
+        indexes = [
+            models.Index(fields=["last_at"], condition=Q(count__gte=2), name="hotissue_recent"),
+            models.Index(fields=["-heat"], condition=Q(count__gte=2), name="hotissue_heat"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class HotIssueTerm(models.Model):
+    """The strongest terms of an active issue's centroid: the inverted index a new ticket is matched through."""
+
+    issue = models.ForeignKey(HotIssue, on_delete=models.CASCADE, related_name="terms")
+    column = models.IntegerField()
+    weight = models.FloatField()
+
+    class Meta:
+        indexes = [models.Index(fields=["column", "issue"], name="hotissue_term_column")]
+
+
+class TicketSignature(models.Model):
+    """A ticket's text signature (its strongest weighted terms) and the hot issue it joined."""
+
+    ticket = models.OneToOneField(Ticket, primary_key=True, on_delete=models.CASCADE, related_name="signature")
+    terms = models.BinaryField()
+    issue = models.ForeignKey(HotIssue, null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
+    similarity = models.FloatField(default=0.0, help_text=_("Cosine to the issue's centroid when it joined."))
+
+    class Meta:
+        indexes = [models.Index(fields=["issue"], name="signature_issue")]

@@ -26,3 +26,16 @@ def next_number(at: dt.datetime | None = None) -> str:
         )
         (value,) = cursor.fetchone()
     return f"{day:%Y%m%d}-{value:06d}"
+
+
+def reserve(day: dt.date, n: int) -> list[str]:
+    """``n`` consecutive numbers of ``day`` in one statement (an import's batch)."""
+    table = connection.ops.quote_name(DailySequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (day, last) VALUES (%s, %s) "
+            f"ON CONFLICT (day) DO UPDATE SET last = {table}.last + %s RETURNING last",
+            [day, n, n],
+        )
+        (last,) = cursor.fetchone()
+    return [f"{day:%Y%m%d}-{value:06d}" for value in range(last - n + 1, last + 1)]

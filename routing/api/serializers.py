@@ -58,7 +58,7 @@ class TicketSerializer(serializers.ModelSerializer):
     class Meta:
         model = Ticket
         fields = [
-            "number", "channel", "type", "category", "urgency", "life_safety", "title", "description", "address", "lat", "lng",
+            "number", "external_id", "endorsements", "channel", "type", "category", "urgency", "life_safety", "title", "description", "address", "lat", "lng",
             "area", "citizen", "anonymous", "confidential", "state", "state_display", "department", "parent_department",
             "assisting", "proposed_department", "proposed_rule", "proposed_category", "proposal_score", "proposal", "registered_at", "dispatched_at", "accepted_at",
             "replied_at", "closed_at", "accept_due", "handle_due", "due_at", "overdue", "due_soon", "yellow_card_at",
@@ -166,6 +166,71 @@ class ClassifyInput(serializers.Serializer):
     text = serializers.CharField(max_length=8000)
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+class RepeatsInput(serializers.Serializer):
+    text = serializers.CharField(max_length=8000)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    area = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1)
+
+
+class RepeatSerializer(serializers.Serializer):
+    """One earlier ticket about the same problem (what an agent or dispatcher sees of it)."""
+
+    number = serializers.CharField(source="ticket.number")
+    external_id = serializers.CharField(source="ticket.external_id", allow_null=True)
+    title = serializers.CharField(source="ticket.title")
+    state = serializers.CharField(source="ticket.state")
+    state_display = serializers.CharField(source="ticket.get_state_display")
+    registered_at = serializers.DateTimeField(source="ticket.registered_at")
+    days_ago = serializers.IntegerField()
+    department = serializers.CharField(source="ticket.department.name", default=None, allow_null=True)
+    score = serializers.FloatField()
+    same_place = serializers.BooleanField()
+
+
+class RepeatsOutput(serializers.Serializer):
+    same_caller = RepeatSerializer(many=True)
+    similar = RepeatSerializer(many=True)
+
+
+class HotIssueQuery(serializers.Serializer):
+    from_ = serializers.DateTimeField(required=False)
+    to = serializers.DateTimeField(required=False)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
+
+    def to_internal_value(self, data):
+        data = {**{k: v for k, v in data.items()}, "from_": data.get("from")}
+        data = {k: v for k, v in data.items() if v not in (None, "")}
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        if attrs.get("from_") and attrs.get("to") and attrs["from_"] > attrs["to"]:
+            raise serializers.ValidationError({"from": [_("开始时间不能晚于结束时间")]})
+        return attrs
+
+
+class HotIssueSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="issue.pk")
+    title = serializers.CharField(source="issue.title")
+    heat = serializers.FloatField()
+    count = serializers.IntegerField()
+    callers = serializers.IntegerField(source="issue.callers")
+    endorsements = serializers.IntegerField(source="issue.endorsements")
+    place = serializers.CharField(source="issue.place")
+    keywords = serializers.ListField(source="issue.keywords", child=serializers.CharField())
+    first_at = serializers.DateTimeField(source="issue.first_at")
+    last_at = serializers.DateTimeField(source="issue.last_at")
+    trend = serializers.SerializerMethodField()
+    tickets = serializers.SerializerMethodField()
+
+    def get_trend(self, obj) -> list[dict]:
+        return [{"day": day, "count": n} for day, n in obj.trend]
+
+    def get_tickets(self, obj) -> list[dict]:
+        return [{"number": t["number"], "external_id": t["external_id"]} for t in obj.tickets]
 
 
 class TokenInput(serializers.Serializer):

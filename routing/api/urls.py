@@ -14,5 +14,7 @@ urlpatterns = [
     path("categories/", views.Categories.as_view(), name="api-categories"),
     path("areas/", views.Areas.as_view(), name="api-areas"),
     path("classify/", views.Classify.as_view(), name="api-classify"),
+    path("repeats/", views.Repeats.as_view(), name="api-repeats"),
+    path("hotspots/issues/", views.HotIssues.as_view(), name="api-hot-issues"),
     path("kpis/", views.Kpis.as_view(), name="api-kpis"),
 ]

@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from routing import accounts, actions, intelligence, kpis, selectors
+from routing import accounts, actions, hotissues, intelligence, kpis, repeats, selectors
 from routing.api import serializers as s
 from routing.errors import NotAllowed, NotFound, NotReady
 from routing.intake import IntakeRequest, register_ticket
@@ -79,7 +79,7 @@ class TicketListCreate(ListAPIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("state", str), OpenApiParameter("department", str), OpenApiParameter("category", int),
+            OpenApiParameter("state", str), OpenApiParameter("external_id", str), OpenApiParameter("department", str), OpenApiParameter("category", int),
             OpenApiParameter("overdue", bool), OpenApiParameter("q", str),
         ]
     )  # fmt: skip
@@ -101,6 +101,8 @@ class TicketListCreate(ListAPIView):
             tickets = tickets.filter(category__path__startswith=node.path) if node else tickets.filter(pk__in=[])
         if params.get("overdue") in {"true", "1"}:
             tickets = tickets.filter(state__in=State.running(), due_at__lt=timezone.now())
+        if external_id := params.get("external_id", "").strip()[:64]:
+            tickets = tickets.filter(external_id=external_id)
         if q := params.get("q", "").strip()[:200]:
             tickets = tickets.filter(Q(number__icontains=q) | Q(description__icontains=q) | Q(address__icontains=q) | Q(title__icontains=q))
         return tickets
@@ -276,6 +278,46 @@ class Classify(APIView):
         if result is None:
             raise NotReady(_("分类模型尚未训练或无法加载，请运行 manage.py train_classifier"), code="no_model")
         return Response(result.as_dict())
+
+
+class Repeats(APIView):
+    """``POST /api/v1/repeats/ {"text", "title"?, "phone"?, "address"?, "area"?}``: earlier tickets about the same
+    problem (重复件 of this caller, 同类件 of others), for the agent registering a call (hotline roles)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(request=s.RepeatsInput, responses={200: s.RepeatsOutput})
+    def post(self, request):
+        if request.user.role not in HOTLINE_ROLES:
+            raise NotAllowed(_("只有话务员、派单员和督办可以查询重复件"))
+        data = s.RepeatsInput(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        area = Area.objects.filter(pk=v["area"]).first() if v["area"] else None
+        if v["area"] and area is None:
+            raise drf_serializers.ValidationError({"area": [_("区域不存在")]})
+        found = repeats.find(title=v["title"], text=v["text"], phone=v["phone"], address=v["address"], area=area)
+        return Response(s.RepeatsOutput(found).data)
+
+
+class HotIssues(APIView):
+    """``GET /api/v1/hotspots/issues/?from=&to=&limit=``: hot issues of a period, hottest first (supervisors, dispatchers)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str), OpenApiParameter("limit", int)],
+        responses={200: inline_serializer("HotIssues", {"results": s.HotIssueSerializer(many=True)})},
+    )
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+            raise NotAllowed(_("只有督办和派单人员可以查看热点问题"))
+        query = s.HotIssueQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        end = v.get("to") or timezone.now()
+        start = v.get("from_") or end - hotissues.DEFAULT_PERIOD
+        return Response({"results": s.HotIssueSerializer(hotissues.ranked(start=start, end=end, limit=v["limit"]), many=True).data})
 
 
 class Kpis(APIView):

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from frontend import duplicates, hotspots
+from frontend import hotspots
 from routing.intake import IntakeRequest, register_ticket
 from routing.models import Area, Category, Ticket
 
@@ -50,12 +50,3 @@ def test_rising_counts_roots_and_districts_against_the_previous_window(places):
     week = spots["7d"]
     assert [(s.label, s.current, s.previous) for s in week["categories"]] == [("城乡建设", 4, 0), ("交通运输", 3, 0)]
     assert week["categories"][0].growth is None  # nothing before: a new hot spot
-
-
-def test_duplicate_candidates_are_similar_open_tickets_of_the_same_place(places):
-    first = _ticket(places["lights"], places["street"], 5, "东华街道幸福路的路灯不亮了好几天")
-    same = _ticket(places["lights"], places["street"], 1, "幸福路路灯不亮了好几天，晚上很黑")
-    other = _ticket(places["traffic"], places["west"], 1, "公交车拒载老人")
-    found = duplicates.candidates_for([same, other])
-    assert [t.pk for t, _score in found[same.pk]] == [first.pk]
-    assert found[other.pk] == []

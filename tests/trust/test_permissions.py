@@ -72,6 +72,8 @@ TABLE = [
     E("my queue",                     "GET",  "/api/v1/queues/mine/",                                    "200  200  200  200+ 200+ 200- 401"),
     E("KPIs",                         "GET",  "/api/v1/kpis/",                                           "403  200  200  403  403  403  401"),
     E("classify (no model trained)",  "POST", "/api/v1/classify/",                                       "409  409  409  403  403  403  401", {"text": "路灯不亮"}),
+    E("repeats (重复件)",             "POST", "/api/v1/repeats/",                                        "200  200  200  403  403  403  401", {"text": "路灯不亮"}),
+    E("hot issues",                   "GET",  "/api/v1/hotspots/issues/",                                "403  200  200  403  403  403  401"),
     E("departments",                  "GET",  "/api/v1/departments/",                                    "200  200  200  200  200  200  401"),
     E("categories",                   "GET",  "/api/v1/categories/",                                     "200  200  200  200  200  200  401"),
     E("areas",                        "GET",  "/api/v1/areas/",                                          "200  200  200  200  200  200  401"),
