@@ -40,3 +40,53 @@ def test_the_dispatcher_files_a_web_ticket_under_the_proposed_category(pages, ho
     dispatcher.locator(f"#sec-registered article[data-number='{number}']").wait_for(state="detached")
     state, category, confirmed = hotline_server.sql("select state, category_id, category_confirmed_at is not null from routing_ticket where number = %s", (number,))[0]
     assert (state, category, confirmed) == ("dispatched", proposed, True)
+
+
+MIXER = ["A2区丽发新城小区旁边的搅拌站每天晚上施工到凌晨，噪音太大，灰尘满天，严重影响居民休息",
+         "丽发新城附近搅拌站夜间噪音扰民，粉尘污染严重，希望环保部门尽快查处",
+         "请管一管丽发新城边上的搅拌站，半夜还在生产，噪音和扬尘让人无法入睡"]  # fmt: skip
+
+
+def _register(hotline_server, text: str, phone: str) -> str:
+    import json
+    import urllib.request
+
+    def post(path, body, token=None):
+        request = urllib.request.Request(hotline_server.url + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        if token:
+            request.add_header("Authorization", f"Token {token}")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+    token = post("/api/v1/auth/token/", {"username": "agent", "password": "demo-12345"})["token"]
+    body = {"channel": "phone", "type": "complaint", "description": text, "citizen": {"name": "测试", "phone": phone}}
+    return post("/api/v1/tickets/", body, token)["number"]
+
+
+def test_the_console_shows_what_this_caller_reported_before_and_the_supervisor_sees_the_hot_issue(pages, hotline_server, shot):
+    import time
+
+    numbers = [_register(hotline_server, text, f"1391234{n:04d}") for n, text in enumerate(MIXER)]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # the worker joins them to their hot issue
+        joined = hotline_server.sql("select count(*) from routing_ticketsignature s join routing_ticket t on t.id = s.ticket_id where t.number = any(%s) and s.issue_id is not null", (numbers,))[0][0]
+        if joined == len(numbers):
+            break
+        time.sleep(0.5)
+    agent = pages.open("agent")
+    agent.goto(hotline_server.url + "/console/")
+    agent.fill("#reg-phone", "13912340000")
+    agent.fill("#reg-description", "丽发新城的搅拌站晚上又开工了，噪音还是很大")
+    box = agent.locator("#repeats")
+    box.wait_for(state="visible", timeout=15000)
+    assert numbers[0] in agent.locator("#repeats-same").inner_text() and "重复件" in box.inner_text()
+    assert numbers[1] in agent.locator("#repeats-similar").inner_text()
+    shot(agent, "console-repeats")
+
+    supervisor = pages.open("supervisor")
+    supervisor.goto(hotline_server.url + "/supervisor/hot-issues/")
+    issue = supervisor.locator(".hot-issue", has_text="搅拌站").first
+    assert "3" in issue.inner_text() and issue.locator("svg polyline").count() == 1
+    issue.locator("summary").click()
+    assert all(issue.locator(f"a[href='/tickets/{n}/']").count() == 1 for n in numbers)
+    shot(supervisor, "hot-issues")

@@ -355,3 +355,18 @@ def test_imported_hot_issues_are_recovered_among_hundreds_of_unrelated_messages(
     assert min(scores.values()) >= 0.6 and sum(scores.values()) / len(scores) >= 0.85, scores
     noise_clusters = [got for got in members.values() if len(got) >= 3 and not got & set().union(*truth.values())]
     assert len(noise_clusters) <= 3, "unrelated messages must not gather into issues of their own"
+
+
+def test_the_dispatch_page_shows_repeats_with_a_merge_button(cast, categories, client):
+    earlier = _register(MIXER, cast["agent"], "13300000001")
+    other = _register(MIXER_AGAIN, cast["agent"], "13300000002")
+    _jobs()
+    new = _register(MIXER_THIRD, cast["agent"], "13300000001")
+    _jobs()
+    client.force_login(cast["dispatcher"])
+    html = client.get("/dispatch/").content.decode()
+    card = html[html.index(f'data-number="{new.number}"') :]
+    card = card[: card.index("</article>")]
+    assert "重复件" in card and "该来电人 0 天前反映过" in card and earlier.number in card
+    assert "同类件" in card and other.number in card
+    assert f'value="{earlier.number}"' in card  # 并入此单

@@ -151,6 +151,57 @@
     });
   });
 
+  // --- repeats while the agent types: this caller's open tickets, other callers' about the same problem ---
+  var repeatsBox = document.getElementById("repeats");
+  var repeatsSequence = 0;
+  var repeatsTimer = null;
+  var lastRepeats = null;
+  function repeatItem(r, label) {
+    var li = document.createElement("li");
+    var strong = document.createElement("strong");
+    strong.textContent = label;
+    var link = document.createElement("a");
+    link.href = repeatsBox.dataset.ticketUrl.replace("NUMBER", encodeURIComponent(r.number));
+    link.textContent = r.number;
+    var rest = document.createElement("span");
+    rest.textContent = " " + r.title + " · " + r.state_display + (r.same_place ? " · " + repeatsBox.dataset.msgPlace : "");
+    li.appendChild(strong); li.appendChild(document.createTextNode(" ")); li.appendChild(link); li.appendChild(rest);
+    return li;
+  }
+  function findRepeats() {
+    var text = document.getElementById("reg-description").value.trim();
+    var titleInput = document.getElementById("reg-title");
+    var phoneInput = document.getElementById("reg-phone");
+    var addressInput = document.getElementById("reg-address");
+    var body = { text: text, title: titleInput ? titleInput.value.trim() : "", phone: phoneInput ? phoneInput.value.trim() : "", address: addressInput ? addressInput.value.trim() : "" };
+    var key = JSON.stringify(body);
+    if (key === lastRepeats) { return; }
+    lastRepeats = key;
+    var mine = ++repeatsSequence;
+    if (text.length < 6) { repeatsBox.hidden = true; return; }
+    H.api("POST", repeatsBox.dataset.api, body).then(function (result) {
+      if (mine !== repeatsSequence) { return; }
+      var same = document.getElementById("repeats-same");
+      var similar = document.getElementById("repeats-similar");
+      same.textContent = ""; similar.textContent = "";
+      if (!result.ok || !result.data) { repeatsBox.hidden = true; return; }
+      result.data.same_caller.forEach(function (r) {
+        var label = r.days_ago === 0 ? repeatsBox.dataset.msgSameToday : repeatsBox.dataset.msgSame.replace("{days}", r.days_ago);
+        same.appendChild(repeatItem(r, label));
+      });
+      result.data.similar.forEach(function (r) { similar.appendChild(repeatItem(r, repeatsBox.dataset.msgSimilar)); });
+      repeatsBox.hidden = !(result.data.same_caller.length || result.data.similar.length);
+    });
+  }
+  ["reg-description", "reg-title", "reg-phone", "reg-address"].forEach(function (id) {
+    var input = document.getElementById(id);
+    if (!input) { return; }
+    input.addEventListener("input", function () {
+      clearTimeout(repeatsTimer);
+      repeatsTimer = setTimeout(findRepeats, 500);
+    });
+  });
+
   // --- knowledge suggestions --------------------------------------------------------------
   var panel = document.getElementById("suggestions");
   var smsg = panel.dataset;
