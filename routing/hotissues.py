@@ -64,7 +64,7 @@ _PLACE = re.compile(
 
 
 # --- the algorithm ----------------------------------------------------------
-@dataclass
+@dataclass(eq=False)
 class Cluster:
     key: int  # the HotIssue pk, or a negative number for an issue not saved yet
     total: dict[int, float]  # summed member signatures, the strongest CENTROID_TERMS columns
@@ -95,6 +95,17 @@ class Clusterer:
         self._indexed: dict[int, list[int]] = {}
         self._next_new = -1
         self.absorbed: list[tuple[int, Cluster]] = []  # (key of an issue merged away, the issue it went into)
+        self.merged_into: dict[int, Cluster] = {}
+
+    def settle(self, *, before: dt.datetime) -> None:
+        """After a save: nothing is pending, and issues quiet since ``before`` leave memory (none can join them)."""
+        for key in [k for k, c in self.clusters.items() if c.last_at < before]:
+            for column in self._indexed.pop(key, ()):
+                self.index[column].pop(key, None)
+            del self.clusters[key]
+        for cluster in self.clusters.values():
+            cluster.changed = False
+            cluster.joined = []
 
     def load(self, cluster: Cluster) -> None:
         self.clusters[cluster.key] = cluster
@@ -174,6 +185,7 @@ class Clusterer:
             big.joined.extend(small.joined)
             big.changed = True
             self.absorbed.append((small.key, big))
+            self.merged_into[small.key] = big
             for column in self._indexed.pop(small.key, ()):
                 self.index[column].pop(small.key, None)
             del self.clusters[small.key]
@@ -203,15 +215,30 @@ def _load_active(clusterer: Clusterer, *, since: dt.datetime, until: dt.datetime
 
 # --- persisting a run -------------------------------------------------------
 def _save(clusterer: Clusterer, signatures: dict[int, similarity.Signature]) -> list[int]:
-    """Write the changed issues, their index terms and the members' signatures; returns the issue ids."""
+    """Write the changed issues, their index terms and the members' signatures, and fold the issues
+    merged away into the ones they joined; returns the ids of the issues to refresh."""
     changed = [c for c in clusterer.clusters.values() if c.changed]
     new = [c for c in changed if c.key < 0]
     created = HotIssue.objects.bulk_create(
         [HotIssue(title="", first_at=c.first_at, last_at=c.last_at, count=c.count, centroid=_centroid_bytes(c.total)) for c in new], batch_size=2000
     )
+    renamed = {}
     for cluster, issue in zip(new, created, strict=True):
+        renamed[cluster.key] = issue.pk
         cluster.key = issue.pk
-    old = [c for c in changed if c not in new]
+    merged_away = []
+    for small_key, big in clusterer.absorbed:
+        while big.key in clusterer.merged_into:  # the issue it joined was merged on in its turn
+            big = clusterer.merged_into[big.key]
+        if small_key > 0:  # saved before: its members move, the row goes
+            TicketSignature.objects.filter(issue_id=small_key).update(issue_id=big.key)
+            merged_away.append(small_key)
+    if merged_away:
+        HotIssue.objects.filter(pk__in=merged_away).delete()
+    clusterer.absorbed.clear()
+    clusterer.merged_into.clear()
+    fresh = {id(c) for c in new}
+    old = [c for c in changed if id(c) not in fresh]
     if old:
         issues = [HotIssue(pk=c.key, first_at=c.first_at, last_at=c.last_at, count=c.count, centroid=_centroid_bytes(c.total)) for c in old]
         HotIssue.objects.bulk_update(issues, ["first_at", "last_at", "count", "centroid"], batch_size=2000)
@@ -384,20 +411,23 @@ def cluster_tickets(tickets: Iterable[Ticket] | None = None, *, progress: Callab
         return {"tickets": 0, "issues": 0}
     clusterer = Clusterer()
     _load_active(clusterer, since=rows[0][3] - WINDOW, until=rows[-1][3])
-    signatures: dict[int, similarity.Signature] = {}
+    touched: set[int] = set()
     step = 20000
     processes = min(os.cpu_count() or 1, 4)
     for start in range(0, len(rows), step):
         chunk = rows[start : start + step]
+        signatures: dict[int, similarity.Signature] = {}
         for (pk, _title, _text, at), sig in zip(chunk, similarity.signatures(((r[1], r[2]) for r in chunk), processes=processes), strict=True):
             signatures[pk] = sig
             clusterer.add(pk, sig, at)
+        with transaction.atomic():
+            touched.update(_save(clusterer, signatures))
+        clusterer.settle(before=chunk[-1][3] - WINDOW)  # memory holds the active issues only
         if progress:
             progress(min(start + step, len(rows)), len(rows))
-    with transaction.atomic():
-        ids = _save(clusterer, signatures)
-    refresh(ids, alert=alert)
-    return {"tickets": len(rows), "issues": len(ids)}
+    existing = set(HotIssue.objects.filter(pk__in=list(touched)).values_list("pk", flat=True)) if len(touched) < 30000 else touched
+    refresh(existing, alert=alert)
+    return {"tickets": len(rows), "issues": len(existing)}
 
 
 def prune(*, now: dt.datetime | None = None) -> int:

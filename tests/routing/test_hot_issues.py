@@ -336,6 +336,9 @@ def test_imported_hot_issues_are_recovered_among_hundreds_of_unrelated_messages(
     members: dict[int, set[int]] = {}
     for ticket_id, issue_id in TicketSignature.objects.values_list("ticket_id", "issue_id"):
         members.setdefault(issue_id, set()).add(ticket_id)
+    from django.db.models import Sum
+
+    assert HotIssue.objects.aggregate(n=Sum("count"))["n"] == TicketSignature.objects.count() == len(rows)  # merged issues leave no ghost
     ranked = hotissues.ranked(start=dt.datetime(2019, 1, 1, tzinfo=dt.UTC), end=dt.datetime(2020, 12, 31, tzinfo=dt.UTC), limit=10)
     top10 = {r.issue.pk for r in ranked}
     scores = {}
