@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 import jieba
 import numpy as np
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 from sklearn.utils import murmurhash3_32
 
@@ -74,16 +75,23 @@ class Cluster:
     changed: bool = False
     joined: list[tuple[int, float]] = field(default_factory=list)  # (ticket id, cosine) added in this run
 
-    def unit(self) -> dict[int, float]:
-        norm = math.sqrt(sum(v * v for v in self.total.values())) or 1.0
-        return {c: v / norm for c, v in self.total.items()}
+    _unit: dict[int, float] | None = None
 
-    def add(self, sig: similarity.Signature) -> None:
+    def unit(self) -> dict[int, float]:
+        """The centroid at unit length (kept until the cluster changes)."""
+        if self._unit is None:
+            norm = math.sqrt(sum(v * v for v in self.total.values())) or 1.0
+            self._unit = {c: v / norm for c, v in self.total.items()}
+        return self._unit
+
+    def add(self, sig: similarity.Signature | dict[int, float]) -> None:
         total = self.total
-        for c, w in zip(sig.columns.tolist(), sig.weights.tolist(), strict=True):
+        items = sig.items() if isinstance(sig, dict) else zip(sig.columns.tolist(), sig.weights.tolist(), strict=True)
+        for c, w in items:
             total[c] = total.get(c, 0.0) + w
         if len(total) > CENTROID_TERMS:
             self.total = dict(sorted(total.items(), key=lambda kv: -kv[1])[:CENTROID_TERMS])
+        self._unit = None
 
 
 class Clusterer:
@@ -96,6 +104,15 @@ class Clusterer:
         self._next_new = -1
         self.absorbed: list[tuple[int, Cluster]] = []  # (key of an issue merged away, the issue it went into)
         self.merged_into: dict[int, Cluster] = {}
+
+    def rename(self, old: int, new: int) -> None:
+        """A new issue was saved: its temporary key becomes its id."""
+        cluster = self.clusters.pop(old)
+        cluster.key = new
+        self.clusters[new] = cluster
+        self._indexed[new] = self._indexed.pop(old, [])
+        for column in self._indexed[new]:
+            self.index[column][new] = self.index[column].pop(old)
 
     def settle(self, *, before: dt.datetime) -> None:
         """After a save: nothing is pending, and issues quiet since ``before`` leave memory (none can join them)."""
@@ -176,10 +193,7 @@ class Clusterer:
             if other is None or best < MERGE_THRESHOLD:
                 return cluster
             big, small = (cluster, other) if (cluster.count, -cluster.key) >= (other.count, -other.key) else (other, cluster)
-            for c, w in small.total.items():
-                big.total[c] = big.total.get(c, 0.0) + w
-            if len(big.total) > CENTROID_TERMS:
-                big.total = dict(sorted(big.total.items(), key=lambda kv: -kv[1])[:CENTROID_TERMS])
+            big.add(small.total)
             big.count += small.count
             big.first_at, big.last_at = min(big.first_at, small.first_at), max(big.last_at, small.last_at)
             big.joined.extend(small.joined)
@@ -222,10 +236,8 @@ def _save(clusterer: Clusterer, signatures: dict[int, similarity.Signature]) -> 
     created = HotIssue.objects.bulk_create(
         [HotIssue(title="", first_at=c.first_at, last_at=c.last_at, count=c.count, centroid=_centroid_bytes(c.total)) for c in new], batch_size=2000
     )
-    renamed = {}
     for cluster, issue in zip(new, created, strict=True):
-        renamed[cluster.key] = issue.pk
-        cluster.key = issue.pk
+        clusterer.rename(cluster.key, issue.pk)
     merged_away = []
     for small_key, big in clusterer.absorbed:
         while big.key in clusterer.merged_into:  # the issue it joined was merged on in its turn
@@ -240,8 +252,8 @@ def _save(clusterer: Clusterer, signatures: dict[int, similarity.Signature]) -> 
     fresh = {id(c) for c in new}
     old = [c for c in changed if id(c) not in fresh]
     if old:
-        issues = [HotIssue(pk=c.key, first_at=c.first_at, last_at=c.last_at, count=c.count, centroid=_centroid_bytes(c.total)) for c in old]
-        HotIssue.objects.bulk_update(issues, ["first_at", "last_at", "count", "centroid"], batch_size=2000)
+        issues = [HotIssue(pk=c.key, title="", first_at=c.first_at, last_at=c.last_at, count=c.count, centroid=_centroid_bytes(c.total)) for c in old]
+        _upsert(issues, ["first_at", "last_at", "count", "centroid"])
         keys = [c.key for c in old]
         for start in range(0, len(keys), 5000):
             HotIssueTerm.objects.filter(issue_id__in=keys[start : start + 5000]).delete()
@@ -260,6 +272,12 @@ def _save(clusterer: Clusterer, signatures: dict[int, similarity.Signature]) -> 
         members, batch_size=2000, update_conflicts=True, unique_fields=["ticket"], update_fields=["terms", "issue", "similarity"]
     )
     return [c.key for c in changed]
+
+
+def _upsert(issues: list[HotIssue], fields: list[str]) -> None:
+    """Update ``fields`` of existing rows in one statement per batch (INSERT … ON CONFLICT (id) DO UPDATE):
+    Django's ``bulk_update`` writes a CASE per row and field, seconds for a few thousand rows."""
+    HotIssue.objects.bulk_create(issues, batch_size=2000, update_conflicts=True, unique_fields=["id"], update_fields=fields)
 
 
 # --- what a person reads: title, place, keywords, counts, heat ---------------
@@ -361,10 +379,9 @@ def refresh(issue_ids: Iterable[int], *, alert: bool = True, now: dt.datetime | 
                 issue.notified_at = now
                 with transaction.atomic():
                     outbox.enqueue("hotissue.alert", {"issue_id": issue.pk}, key=f"hotissue.alert:{issue.pk}")
-        HotIssue.objects.bulk_update(
-            list(issues.values()),
+        _upsert(
+            [issues[pk] for pk in rows],
             ["count", "callers", "endorsements", "first_at", "last_at", "days", "title", "place", "area", "keywords", "heat", "notified_at"],
-            batch_size=1000,
         )
 
 
@@ -440,7 +457,7 @@ def prune(*, now: dt.datetime | None = None) -> int:
 # --- reading ------------------------------------------------------------------
 RANK_CANDIDATES = 500
 DEFAULT_PERIOD = dt.timedelta(days=30)
-MEMBERS_SHOWN = 100
+MEMBERS_SHOWN = 50
 
 
 @dataclass
@@ -469,15 +486,15 @@ def ranked(*, start: dt.datetime, end: dt.datetime, limit: int = 20, min_count: 
     top = scored[:limit]
     members: dict[int, list[dict]] = defaultdict(list)
     if top:
+        newest_first = Window(RowNumber(), partition_by=[F("issue_id")], order_by=[F("ticket__registered_at").desc(), F("ticket_id").desc()])
         for row in (
             TicketSignature.objects.filter(issue_id__in=[i.pk for _, _, i in top], ticket__registered_at__gte=start, ticket__registered_at__lte=end)
-            .order_by("-ticket__registered_at")
+            .annotate(rank=newest_first)
+            .filter(rank__lte=MEMBERS_SHOWN)  # the newest members of each issue only, cut in the database
+            .order_by("issue_id", "rank")
             .values("issue_id", "ticket__number", "ticket__external_id", "ticket__registered_at")
         ):
-            if len(members[row["issue_id"]]) < MEMBERS_SHOWN:
-                members[row["issue_id"]].append(
-                    {"number": row["ticket__number"], "external_id": row["ticket__external_id"], "registered_at": row["ticket__registered_at"]}
-                )
+            members[row["issue_id"]].append({"number": row["ticket__number"], "external_id": row["ticket__external_id"], "registered_at": row["ticket__registered_at"]})
     result = []
     for value, n, issue in top:
         trend_end = min(last, timezone.localtime(issue.last_at).date())

@@ -196,9 +196,37 @@ class RepeatsOutput(serializers.Serializer):
     similar = RepeatSerializer(many=True)
 
 
+class _MomentOrDay(serializers.CharField):
+    """An ISO date (the whole day, Asia/Shanghai) or an ISO date-time."""
+
+    def __init__(self, *, end_of_day: bool, **kwargs):
+        self.end_of_day = end_of_day
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        import datetime as dt
+
+        from django.utils import timezone
+        from django.utils.dateparse import parse_date, parse_datetime
+
+        text = super().to_internal_value(data)
+        if len(text) > 40:
+            raise serializers.ValidationError(_("须为日期（YYYY-MM-DD）或 ISO 时间"))
+        try:
+            day = parse_date(text)
+            if day is not None:
+                return dt.datetime.combine(day, dt.time.max if self.end_of_day else dt.time.min, tzinfo=timezone.get_default_timezone())
+            moment = parse_datetime(text)
+        except (ValueError, OverflowError):
+            moment = None
+        if moment is None:
+            raise serializers.ValidationError(_("须为日期（YYYY-MM-DD）或 ISO 时间"))
+        return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
+
+
 class HotIssueQuery(serializers.Serializer):
-    from_ = serializers.DateTimeField(required=False)
-    to = serializers.DateTimeField(required=False)
+    from_ = _MomentOrDay(end_of_day=False, required=False)
+    to = _MomentOrDay(end_of_day=True, required=False)
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
 
     def to_internal_value(self, data):
