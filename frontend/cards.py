@@ -31,6 +31,7 @@ class Card:
     contact: Contact | None = None
     timeline: list = field(default_factory=list)
     duplicates: list = field(default_factory=list)
+    review: dict | None = None  # the reply's review (frontend.replyreview.view), on the dispatcher's replies
 
 
 def contact_for(ticket: Ticket, user: User) -> Contact:

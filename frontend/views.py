@@ -12,9 +12,9 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from frontend import cards, timeline
+from frontend import cards, replyreview, timeline
 from frontend.navigation import workspaces_for
-from routing import accounts, actions, selectors
+from routing import accounts, actions, reviews, selectors
 
 
 class LockoutAuthenticationForm(AuthenticationForm):
@@ -77,5 +77,6 @@ def ticket_detail(request, number: str):
         "ticket": ticket,
         "duplicates": ticket.duplicates.all().order_by("registered_at"),
         "available": actions.available_transitions(ticket, request.user),
+        "review": replyreview.view(reviews.current([ticket.pk]).get(ticket.pk), ticket) if ticket.reply_text else None,
     }
     return render(request, "frontend/ticket.html", context)

@@ -19,10 +19,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 
-from frontend import cards, hotspots, reference
+from frontend import cards, hotspots, reference, replyreview
 from frontend.timeline import KIND_LABELS
 from frontend.access import role_required
-from routing import hotissues, kpis, repeats, selectors
+from routing import hotissues, kpis, repeats, reviews, selectors
 from routing.models import Ticket, TicketEvent
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import Channel, State, TicketType, Urgency
@@ -76,11 +76,15 @@ def _dispatch_sections(user) -> list[dict]:
     for card in registered[:REPEATS_LIMIT]:
         found = repeats.for_ticket(card.ticket, limit=3)
         card.duplicates = [("same_caller", r) for r in found.same_caller] + [("similar", r) for r in found.similar]
+    replies = [c for c in built if c.ticket.state == State.REPLIED]
+    found = reviews.current(c.ticket.pk for c in replies)
+    for card in replies:
+        card.review = replyreview.view(found.get(card.ticket.pk), card.ticket)
     return [
         {"key": "registered", "title": _("待派单"), "cards": registered},
         {"key": "returns", "title": _("退单审核"), "cards": [c for c in built if c.ticket.state == State.RETURN_REQUESTED]},
         {"key": "extensions", "title": _("延期审批"), "cards": [c for c in built if c.ticket.state == State.ACCEPTED and c.ticket.extension_pending]},
-        {"key": "replies", "title": _("答复审核"), "cards": [c for c in built if c.ticket.state == State.REPLIED]},
+        {"key": "replies", "title": _("答复审核"), "cards": replies},
     ]
 
 
@@ -177,6 +181,7 @@ def supervisor(request):
         "charts": {"series": _charts(reports), "labels": {name: labels[name] for name in KPI_NAMES}},
         "overdue": _overdue_cards(request.user),
         "hotspots": hotspots.rising(),
+        "reply_quality": reviews.quality(*kpis.period(start, end)[:2]),
     }
     return render(request, "frontend/supervisor.html", context)
 

@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed
 
-from routing import deadlines, effects
+from routing import deadlines, effects, reviews
 from routing.errors import InvalidInput, NotAllowed, TransitionConflict
-from routing.models import Category, CategoryCorrection, Department, Ticket, TicketEvent, User
+from routing.models import Category, CategoryCorrection, Department, ReplyReview, Ticket, TicketEvent, User
 from routing.roles import HOTLINE_ROLES, Actor, Role, as_actor
 from routing.states import Satisfaction, State
 
@@ -288,9 +288,15 @@ def reply_ticket(ticket: Ticket, *, founded: bool, solved: bool, text: str, basi
     now = timezone.now()
     outcome = Outcome({"founded": founded, "solved": solved})
 
+    actor = as_actor(by)
+    assessment = reviews.safe_assess(ticket, text, basis=basis, at=now)  # before the row lock: it reads, then ~10 ms of Python
+
     def apply(t: Ticket):
         outcome.data["on_time"] = t.handle_due is None or now <= t.handle_due
         outcome.data["settles"] = t.handle_settled_at is None  # counted by the KPIs once per handling round
+        review = reviews.record(t, assessment, at=now, department=actor.department or t.department)
+        if review is not None:
+            outcome.data["review"] = reviews.summary(review)
         t.reply(founded=founded, solved=solved, text=text, basis=basis, at=now)
 
     return perform(ticket, "reply", by=by, apply=apply, outcome=outcome)
@@ -299,9 +305,14 @@ def reply_ticket(ticket: Ticket, *, founded: bool, solved: bool, text: str, basi
 def approve_reply(ticket: Ticket, *, by) -> Ticket:
     """审核通过: the citizen gets the reply and the satisfaction survey, and so does every caller merged into it."""
     with transaction.atomic():
-        ticket = perform(ticket, "approve_reply", by=by, apply=lambda t: t.approve_reply(), outcome=Outcome(notify_citizen=["reply", "survey"]))
+        ticket = perform(ticket, "approve_reply", by=by, apply=_approving, outcome=Outcome(notify_citizen=["reply", "survey"]))
         share_reply(ticket)
     return ticket
+
+
+def _approving(t: Ticket) -> None:
+    t.approve_reply()
+    reviews.decide(t, ReplyReview.Outcome.APPROVED)
 
 
 def share_reply(main: Ticket) -> list[Ticket]:
@@ -323,7 +334,12 @@ def share_reply(main: Ticket) -> list[Ticket]:
 
 def reject_reply(ticket: Ticket, *, reason: str, by) -> Ticket:
     reason = _required(reason, "reason")
-    return perform(ticket, "reject_reply", by=by, apply=lambda t: t.reject_reply(warn_at=deadlines.handle_warn_point(t)), outcome=Outcome({"reason": reason}))
+
+    def apply(t: Ticket):
+        t.reject_reply(warn_at=deadlines.handle_warn_point(t))
+        reviews.decide(t, ReplyReview.Outcome.REJECTED)
+
+    return perform(ticket, "reject_reply", by=by, apply=apply, outcome=Outcome({"reason": reason}))
 
 
 def callback_ticket(ticket: Ticket, *, reached: bool, solved: bool | None, satisfaction: str, by, auto_close: bool = True) -> Ticket:

@@ -599,3 +599,35 @@ class TicketSignature(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["issue"], name="signature_issue")]
+
+
+class ReplyReview(models.Model):
+    """The review of one department reply (routing.intelligence.review), stored when it was sent;
+    ``outcome`` becomes approved or rejected when the dispatcher decides."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", _("待审核")
+        APPROVED = "approved", _("审核通过")
+        REJECTED = "rejected", _("退回")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="reply_reviews")
+    department = models.ForeignKey(Department, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    replied_at = models.DateTimeField()
+    relevance = models.FloatField(_("相关性"))
+    completeness = models.FloatField(_("完整性"))
+    passing = models.FloatField(_("推诿"), default=0.0)
+    boilerplate = models.FloatField(_("套话占比"), default=0.0)
+    timely = models.BooleanField(null=True)
+    flagged = models.BooleanField(_("需关注"), default=False)
+    result = models.JSONField(default=dict, help_text=_("The assessment as the API gives it: elements and findings."))
+    version = models.CharField(max_length=32)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("答复评估")
+        verbose_name_plural = _("答复评估")
+        indexes = [
+            models.Index(fields=["replied_at", "department"], name="reply_review_period"),  # KPIs per department
+            models.Index(fields=["ticket", "-replied_at"], name="reply_review_ticket"),
+        ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -166,6 +168,85 @@ class ClassifyInput(serializers.Serializer):
     text = serializers.CharField(max_length=8000)
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+
+
+_FIRST_DAY, _LAST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
+
+
+class ReplyAssessInput(serializers.Serializer):
+    """A reply to assess: against a ``ticket`` (its text, address and deadline), or a ``message``."""
+
+    reply = serializers.CharField(max_length=8000)
+    message = serializers.CharField(max_length=8000, required=False, allow_blank=True, default="")
+    ticket = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    basis = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if not attrs["ticket"] and not attrs["message"].strip():
+            raise serializers.ValidationError({"message": [_("请提供诉求内容（message）或工单号（ticket）")]})
+        return attrs
+
+
+class ReplyElementSerializer(serializers.Serializer):
+    key = serializers.ChoiceField(choices=["finding", "action", "result", "basis", "contact", "date"])
+    label = serializers.CharField()
+    found = serializers.BooleanField()
+    span = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
+
+
+class ReplyFindingSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    severity = serializers.ChoiceField(choices=["missing", "warning", "info"])
+    spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
+
+
+class ReplyAssessmentSerializer(serializers.Serializer):
+    relevance = serializers.FloatField()
+    completeness = serializers.FloatField()
+    passing = serializers.FloatField()
+    boilerplate = serializers.FloatField()
+    timely = serializers.BooleanField(allow_null=True)
+    flagged = serializers.BooleanField()
+    elements = ReplyElementSerializer(many=True)
+    findings = ReplyFindingSerializer(many=True)
+    version = serializers.CharField()
+
+
+class ReplyQualityQuery(serializers.Serializer):
+    from_ = serializers.DateField(required=False)
+    to = serializers.DateField(required=False)
+
+    def to_internal_value(self, data):
+        data = {**{k: v for k, v in data.items()}, "from_": data.get("from")}
+        data = {k: v for k, v in data.items() if v not in (None, "")}
+        return super().to_internal_value(data)
+
+    def validate(self, attrs):
+        for name in ("from_", "to"):
+            day = attrs.get(name)
+            if day and not (_FIRST_DAY <= day <= _LAST_DAY):
+                raise serializers.ValidationError({name.rstrip("_"): [_("日期须在 2000-01-01 至 2099-12-31 之间")]})
+        if attrs.get("from_") and attrs.get("to") and attrs["from_"] > attrs["to"]:
+            raise serializers.ValidationError({"from": [_("开始日期不能晚于结束日期")]})
+        return attrs
+
+
+class ReplyQualityDepartment(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class ReplyQualitySerializer(serializers.Serializer):
+    department = ReplyQualityDepartment(allow_null=True)
+    replies = serializers.IntegerField()
+    relevance = serializers.FloatField()
+    completeness = serializers.FloatField()
+    flagged = serializers.IntegerField()
+    flagged_share = serializers.FloatField()
+    passing = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    rejected_share = serializers.FloatField()
 
 
 class RepeatsInput(serializers.Serializer):

@@ -17,4 +17,6 @@ urlpatterns = [
     path("repeats/", views.Repeats.as_view(), name="api-repeats"),
     path("hotspots/issues/", views.HotIssues.as_view(), name="api-hot-issues"),
     path("kpis/", views.Kpis.as_view(), name="api-kpis"),
+    path("kpis/replies/", views.ReplyQuality.as_view(), name="api-reply-quality"),
+    path("replies/assess/", views.ReplyAssess.as_view(), name="api-reply-assess"),
 ]

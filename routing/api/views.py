@@ -22,9 +22,10 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from routing import accounts, actions, hotissues, intelligence, kpis, repeats, selectors
+from routing import accounts, actions, hotissues, intelligence, kpis, repeats, reviews, selectors
 from routing.api import serializers as s
 from routing.errors import NotAllowed, NotFound, NotReady
+from routing.intelligence import review
 from routing.intake import IntakeRequest, register_ticket
 from routing.models import Area, Category, Department, Ticket
 from routing.roles import HOTLINE_ROLES, Role
@@ -318,6 +319,48 @@ class HotIssues(APIView):
         end = v.get("to") or timezone.now()
         start = v.get("from_") or end - hotissues.DEFAULT_PERIOD
         return Response({"results": s.HotIssueSerializer(hotissues.ranked(start=start, end=end, limit=v["limit"]), many=True).data})
+
+
+class ReplyAssess(APIView):
+    """``POST /api/v1/replies/assess/ {"reply", "message"?, "ticket"?, "basis"?}``: the review of a reply — relevance,
+    completeness, buck-passing, boilerplate, timeliness, with the reasons (dispatchers, supervisors, and department
+    staff: a ``ticket`` must be one they see, and gives the assessment its address and deadline)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(request=s.ReplyAssessInput, responses={200: s.ReplyAssessmentSerializer})
+    def post(self, request):
+        role = request.user.role
+        if role not in {Role.DISPATCHER, Role.SUPERVISOR, Role.DEPARTMENT}:
+            raise NotAllowed(_("只有派单员、督办和承办单位可以评估答复"))
+        data = s.ReplyAssessInput(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        if v["ticket"]:  # a department's own tickets only (404 otherwise, as for a missing one)
+            ticket = _ticket_for(request, v["ticket"])
+            result = reviews.assess_draft(ticket, v["reply"], basis=v["basis"])
+        else:
+            result = review.assess(v["message"], v["reply"], basis=v["basis"])
+        return Response(result.as_dict())
+
+
+class ReplyQuality(APIView):
+    """``GET /api/v1/kpis/replies/?from=&to=``: reply review per department over a period (supervisors, dispatchers)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str)],
+        responses={200: inline_serializer("ReplyQuality", {"from": drf_serializers.DateField(), "to": drf_serializers.DateField(), "results": s.ReplyQualitySerializer(many=True)})},
+    )
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+            raise NotAllowed(_("只有督办和派单人员可以查看考核指标"))
+        query = s.ReplyQualityQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        start, end, first, last = kpis.period(v.get("from_"), v.get("to"))
+        return Response({"from": first, "to": last, "results": s.ReplyQualitySerializer(reviews.quality(start, end), many=True).data})
 
 
 class Kpis(APIView):

@@ -90,3 +90,41 @@ def test_the_console_shows_what_this_caller_reported_before_and_the_supervisor_s
     issue.locator("summary").click()
     assert all(issue.locator(f"a[href='/tickets/{n}/']").count() == 1 for n in numbers)
     shot(supervisor, "hot-issues")
+
+
+def test_the_department_sees_its_draft_reply_checked_and_the_dispatcher_the_review(pages, hotline_server, shot):
+    rows = hotline_server.sql(
+        "select t.number from routing_ticket t join routing_department d on d.id = t.department_id "
+        "where t.state = 'accepted' and d.code = 'chengguan' and not t.extension_pending order by t.due_at limit 1"
+    )
+    assert rows, "the demo leaves accepted tickets at 市城市管理局"
+    number = rows[0][0]
+    department = pages.open("chengguan")
+    department.goto(hotline_server.url + "/department/")
+    card = department.locator(f"article[data-number='{number}']")
+    card.locator("details[data-action='reply'] > summary").click()
+    form = card.locator("form[data-action='reply']")
+    form.locator("textarea[name='text']").fill("您好，您反映的问题不属于我局职责范围，建议您向有关部门反映。")
+    result = form.locator(".reply-check-result")
+    result.wait_for(state="visible", timeout=15000)
+    assert "疑似推诿" in result.inner_text()
+    assert form.locator(".reply-elements li.missing[data-element='result']").count() == 1
+    shot(department, "department-reply-check")
+
+    form.locator("textarea[name='text']").fill(
+        "经现场核实，您反映的问题属实。我局已于当日安排执法人员到场，责令责任单位立即整改，目前已整改完毕。"
+        "依据《城市市容和环境卫生管理条例》第十四条处理。如有疑问请拨打 12345。"
+    )
+    form.locator(".reply-elements li.found[data-element='result']").wait_for(timeout=15000)
+    assert "疑似推诿" not in result.inner_text()
+    for name in ("founded", "solved"):
+        form.locator(f"select[name='{name}']").select_option("true")
+    form.locator("button[type=submit]").click()
+    card.wait_for(state="detached")
+
+    dispatcher = pages.open("dispatcher")
+    dispatcher.goto(hotline_server.url + "/dispatch/")
+    reviewed = dispatcher.locator(f"#sec-replies article[data-number='{number}'] .reply-review")
+    assert "完整性" in reviewed.inner_text() and "相关性" in reviewed.inner_text()
+    assert reviewed.locator("li.found[data-element='basis']").count() == 1
+    shot(dispatcher, "dispatch-reply-review")

@@ -74,6 +74,8 @@ TABLE = [
     E("classify (no model trained)",  "POST", "/api/v1/classify/",                                       "409  409  409  403  403  403  401", {"text": "路灯不亮"}),
     E("repeats (重复件)",             "POST", "/api/v1/repeats/",                                        "200  200  200  403  403  403  401", {"text": "路灯不亮"}),
     E("hot issues",                   "GET",  "/api/v1/hotspots/issues/",                                "403  200  200  403  403  403  401"),
+    E("assess a reply (答复评估)",    "POST", "/api/v1/replies/assess/",                                 "403  200  200  200  200  404  401", {"ticket": "{number}", "reply": "经查，路灯线路老化，已于3月2日更换。"}),
+    E("reply quality per department", "GET",  "/api/v1/kpis/replies/",                                   "403  200  200  403  403  403  401"),
     E("departments",                  "GET",  "/api/v1/departments/",                                    "200  200  200  200  200  200  401"),
     E("categories",                   "GET",  "/api/v1/categories/",                                     "200  200  200  200  200  200  401"),
     E("areas",                        "GET",  "/api/v1/areas/",                                          "200  200  200  200  200  200  401"),
@@ -146,7 +148,8 @@ def test_who_sees_what(endpoint: Endpoint, role: str, world, client_for, request
     if endpoint.method == "GET":
         response = client.get(path)
     else:
-        response = client.post(path, endpoint.body or {}, format="json")
+        body = {k: v.format(number=world.number) if isinstance(v, str) else v for k, v in (endpoint.body or {}).items()}
+        response = client.post(path, body, format="json")
 
     # then
     status = int(expected.rstrip("+-"))

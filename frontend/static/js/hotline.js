@@ -268,6 +268,84 @@
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
 })();
 
+// The department's draft reply, checked while it is written (debounced): relevance, completeness,
+// the missing parts and the phrases to look at, from POST /api/v1/replies/assess/.
+(function () {
+  "use strict";
+  var H = window.Hotline;
+  if (!H) { return; }
+  var DELAY = 700;
+  var timers = new WeakMap();
+  var serial = 0;
+
+  function percent(value) { return Math.round(value * 100) + "%"; }
+
+  function element(tag, className, text) {
+    var el = document.createElement(tag);
+    if (className) { el.className = className; }
+    if (text !== undefined) { el.textContent = text; }
+    return el;
+  }
+
+  function render(panel, data) {
+    var box = panel.querySelector(".reply-check-result");
+    var labels = panel.dataset;
+    box.textContent = "";
+    var scores = element("p", "reply-scores");
+    [["relevance", labels.labelRelevance], ["completeness", labels.labelCompleteness]].forEach(function (pair) {
+      var value = data[pair[0]];
+      var badge = element("span", "score " + (value >= 0.7 ? "good" : value >= 0.5 ? "fair" : "poor"), pair[1] + " " + percent(value));
+      badge.dataset.score = pair[0];
+      scores.appendChild(badge);
+      scores.appendChild(document.createTextNode(" "));
+    });
+    if (data.flagged) { scores.appendChild(element("strong", "flag", labels.labelFlagged)); }
+    box.appendChild(scores);
+    var parts = element("ul", "reply-elements");
+    data.elements.forEach(function (e) {
+      var li = element("li", e.found ? "found" : "missing", (e.found ? "✓ " : "✗ ") + e.label);
+      li.dataset.element = e.key;
+      parts.appendChild(li);
+    });
+    box.appendChild(parts);
+    var findings = data.findings.filter(function (f) { return f.code.indexOf("missing_") !== 0 || f.code === "missing_place"; });
+    if (findings.length) {
+      var list = element("ul", "reply-findings");
+      findings.forEach(function (f) {
+        var li = element("li", "finding " + f.severity, f.message);
+        li.dataset.code = f.code;
+        list.appendChild(li);
+      });
+      box.appendChild(list);
+    } else if (!data.flagged) {
+      box.appendChild(element("p", "muted", labels.labelOk));
+    }
+    box.hidden = false;
+  }
+
+  function check(form) {
+    var panel = form.querySelector(".reply-check");
+    var text = form.querySelector('[name="text"]');
+    if (!panel || !text) { return; }
+    if (!text.value.trim()) { panel.querySelector(".reply-check-result").hidden = true; return; }
+    var basis = form.querySelector('[name="basis"]');
+    var mine = ++serial;
+    panel.dataset.state = "checking";
+    H.api("POST", panel.dataset.assess, { ticket: panel.dataset.ticket, reply: text.value, basis: basis ? basis.value : "" }).then(function (result) {
+      if (mine !== serial) { return; }  // a newer draft is being checked
+      panel.dataset.state = result.ok ? "done" : "failed";
+      if (result.ok) { render(panel, result.data); }
+    });
+  }
+
+  document.addEventListener("input", function (ev) {
+    var form = ev.target.closest && ev.target.closest('form[data-action="reply"]');
+    if (!form || !form.querySelector(".reply-check")) { return; }
+    clearTimeout(timers.get(form));
+    timers.set(form, setTimeout(function () { check(form); }, DELAY));
+  });
+})();
+
 // The wallboard's clock.
 (function () {
   "use strict";
