@@ -1,12 +1,13 @@
 """Reply review latency: ``routing.intelligence.review.assess`` (what POST /api/v1/replies/assess/ and every
 department reply run) on one core.
 
-    .venv/bin/python -m benchmarks.assess --calls 2000
+    DATABASE_URL=postgres://hotline@127.0.0.1:54329/hotline .venv/bin/python -m benchmarks.assess --calls 2000
 
 Each call assesses a real-length reply against its message, taken in turn from the shipped
 pairs (``routing/fixtures/reply_pairs.jsonl``) and the held-out pairs; half of the calls pair
 a message with the reply to another message, as an unrelated draft would. After a warm-up
-(jieba's dictionary, the idf), pinned to one core with one BLAS thread. No database is needed.
+(jieba's dictionary, the idf), pinned to one core with one BLAS thread. The database is only
+named for Django's settings; nothing is read from it.
 """
 
 from __future__ import annotations

@@ -99,6 +99,7 @@ def synthetic(n: int, seed: int = 7):
 
 def train_child(n: int) -> None:
     """Run in a child process: build the examples, train, print seconds and peak RSS."""
+    os.sched_setaffinity(0, range(os.cpu_count() or 1))  # the latency run pinned the parent to one core; training uses all
     harness.setup_django(DATABASE)
     from routing.intelligence import model as topic_model
     from routing.intelligence import training
@@ -107,7 +108,7 @@ def train_child(n: int) -> None:
     examples = synthetic(n)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.monotonic()
-    fitted = topic_model.train(examples, leaves, names, progress=lambda m: print("  " + m, flush=True))
+    fitted = topic_model.train(examples, leaves, names, progress=lambda m: print(f"  {time.monotonic() - started:6.1f} s  {m}", flush=True))
     took = time.monotonic() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(f"RESULT seconds={took:.1f} peak_rss_mb={peak / 1024:.0f} before_mb={before / 1024:.0f} held_out_macro_f1={fitted.metrics.get('macro_f1', 0):.3f} artifact_mb={len(fitted.to_bytes()) / 1e6:.1f}", flush=True)

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 import jieba
 import jieba.posseg as posseg
 import numpy as np
+from django.utils.translation import gettext_noop
 
 from routing.intelligence import similarity
 from routing.intelligence import text as rep
@@ -96,14 +97,14 @@ def _cues(*parts: str) -> re.Pattern:
 
 ELEMENTS: tuple[Element, ...] = (
     Element(
-        "finding", "调查核实情况", "未说明调查核实情况", 0.25,
+        "finding", gettext_noop("调查核实情况"), gettext_noop("未说明调查核实情况"), 0.25,
         _cues(r"经(过)?(我[局委办处所队中心街道镇乡]|工作人员|执法人员|现场)?(查|核实|调查|核查|了解|排查|勘察|检测|检查|走访|摸排|实地)",
               r"(现场|实地|上门)(查看|勘察|检查|核实|调查|走访|察看|踏勘)", r"(调查|核实|核查|查实|查明|了解|检查)(发现|得知|到|后|情况)",
               r"(情况|问题|反映|诉求)(基本)?(属实|不属实|部分属实)", r"(据|通过)(了解|调查|核实|查询|调阅|监测)", r"(检测|监测)(结果|数据|显示)",
               r"系统(查询|显示)", r"查询(到|得知|发现)", r"(确实|确有)(存在)?"),
     ),
     Element(
-        "action", "处理措施", "未说明采取的处理措施", 0.25,
+        "action", gettext_noop("处理措施"), gettext_noop("未说明采取的处理措施"), 0.25,
         _cues(r"(已|已经|立即|随即|当即|迅速|及时|马上)(经)?(对|向|与|联系|组织|安排|派|责令|要求|督促|约谈|协调|下达|启动|开展|实施|采取|进行|召集|指派|通知|告知|立案|介入)",
               r"责令", r"(下达|送达|出具)[^，。]{0,8}(通知书|决定书|告知书)", r"(依法|依规)(予以|进行|作出)?(查处|处罚|处理|立案|取缔|拆除|暂扣|罚款)",
               r"(予以|进行了|作出了?)(处罚|查处|整改|清理|维修|更换|拆除|调解|答复|核查|劝导|纠正|补发|退还|清运)", r"(约谈|函告|督办|抄告|移交|移送)",
@@ -111,19 +112,19 @@ ELEMENTS: tuple[Element, ...] = (
               r"(已|现已|已经)(将|把|为|给|按)", r"(召开|组织)[^，。]{0,8}(会议|协调会|座谈)", r"(调解|协商)(达成|成功|一致)"),
     ),
     Element(
-        "result", "处理结果", "未说明处理结果", 0.2,
+        "result", gettext_noop("处理结果"), gettext_noop("未说明处理结果"), 0.2,
         _cues(r"(已|已经|现已|目前已|均已|全部|基本|现|已于)[^，。；]{0,16}(完成|恢复|解决|修复|整改到位|整改完毕|清理完毕|清运完毕|拆除完毕|办结|到位|到账|发放|退还|补发|通车|开通|停止|关停|消除|达标|正常|结清|支付|落实|完毕|拆除|取缔|改正|纠正|更换|安装|疏通|拆除)",
               r"(恢复正常|不再|已无|未再|消除了?|得到(有效)?(解决|处理|控制|改善|遏制))", r"(目前|现在|截至)[^，。]{0,20}(已|正在|尚|未|正常|完成|进行)",
               r"(处理|整改|调解|协调|办理|维修|检测)(结果|完毕|完成|到位|已|后)", r"(同意|准予|符合|不符合|不予)[^，。]{0,10}(条件|办理|受理|批准|审批|申请|发放|退还|享受|认定)",
               r"(预计|计划|拟|将于|将在)[^，。]{0,20}(完成|开工|竣工|投入使用|开通|恢复|通车|到位|发放)"),
     ),
     Element(
-        "basis", "政策依据", "未引用政策或法规依据", 0.1,
+        "basis", gettext_noop("政策依据"), gettext_noop("未引用政策或法规依据"), 0.1,
         _cues(r"《[^》]{2,40}》", r"(根据|依据|按照|依照|遵照|参照)[^，。]{0,30}(规定|要求|办法|条例|法|政策|文件|通知|标准|细则|意见|规范|程序|精神)",
               r"第[一二三四五六七八九十百零〇0-9]+条", r"(相关|有关)(法律|法规|规定|政策)(规定|明确)", r"(规定|明确)[:：]", r"[〔\[][^〕\]]{2,12}[〕\]][^，。]{0,6}号"),
     ),
     Element(
-        "contact", "联系方式或下一步", "未提供联系方式或下一步安排", 0.1,
+        "contact", gettext_noop("联系方式或下一步"), gettext_noop("未提供联系方式或下一步安排"), 0.1,
         _cues(r"(联系|咨询|垂询|举报|监督|服务|办公|值班)(电话|方式|人|热线|地址)", r"电话[:：为是]?\s*[0-9(（]", r"\d{3,4}[-—－]\d{7,8}", r"(?<!\d)1[3-9]\d{9}(?!\d)",
               r"(?<!\d)(12345|12315|12333|12320|12369|12319|110|119|120)(?!\d)",
               r"如(有|您有|您还有|仍有|还有|对)[^，。]{0,10}(疑问|问题|需要|需求|异议|不满|意见|困难)", r"(下一步|后续|今后|接下来|此后)",
@@ -131,7 +132,7 @@ ELEMENTS: tuple[Element, ...] = (
               r"(地址|地点)[:：]", r"(工作日|办公时间|上午|下午)[^，。]{0,10}\d"),
     ),
     Element(
-        "date", "时间", "未注明办理时间", 0.1,
+        "date", gettext_noop("时间"), gettext_noop("未注明办理时间"), 0.1,
         _cues(r"\d{4}\s*年\s*\d{1,2}\s*月", r"\d{1,2}\s*月\s*\d{1,2}\s*[日号]", r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}", r"[一二三四五六七八九十]{1,3}月[一二三四五六七八九十初]{1,3}[日号]",
               r"(当日|当天|次日|第二天|同日|本周|上周|近日|日前|今年|去年|本月|上月|月底|月初|年底|年初|前期|近期)", r"\d+\s*(个)?(工作日|日内|天内|小时内|小时|分钟)"),
     ),
@@ -149,12 +150,12 @@ BOILERPLATE = _cues(
 # Phrases that pass the citizen to someone else (推诿). Legitimate referrals exist; the
 # dispatcher judges, the finding says where the reply does it.
 BUCK_PASSING: tuple[tuple[str, re.Pattern], ...] = (
-    ("不属于本单位职责", re.compile(r"(不属于|不在|超出|非)(我|本|该)?(单位|局|部门|委|办|处|中心|街道|镇|乡|所|队|公司|机关)?(的)?(职责|职能|管辖|受理|业务|工作|监管|管理)(范围|权限|内容)?")),
-    ("无权或无法处理", re.compile(r"(无权|无法|不能|难以|暂无法|暂时无法)(处理|受理|解决|办理|介入|管理|查处|答复|核实)")),
-    ("请其向他处反映", re.compile(r"(建议|请|可|烦请|请您|建议您|您可)(直接|自行)?(向|到|与|去|前往|咨询|联系|致电)[^，。；]{0,24}(部门|单位|机构|机关|法院|仲裁|派出所|公安|公司|物业|居委会|村委会|社区|街道|政府|管理处|中心|所|局|委)(反映|咨询|联系|投诉|申请|办理|解决|处理|了解|协商)?")),
-    ("自行协商或自行解决", re.compile(r"(自行|另行|双方|与对方|友好)(协商|解决|处理|联系|调解|沟通)")),
-    ("请走司法途径", re.compile(r"(通过|走|寻求|采取|依法)(司法|法律|诉讼|仲裁|民事)(途径|程序|渠道|手段|方式)|(向|到)(人民)?法院(起诉|提起诉讼)")),
-    ("已转他处", re.compile(r"(已|已经|现已)(转|转交|转至|转给|转办|移交|移送|交由)[^，。；]{0,16}(部门|单位|处理|办理)")),
+    (gettext_noop("不属于本单位职责"), re.compile(r"(不属于|不在|超出|非)(我|本|该)?(单位|局|部门|委|办|处|中心|街道|镇|乡|所|队|公司|机关)?(的)?(职责|职能|管辖|受理|业务|工作|监管|管理)(范围|权限|内容)?")),
+    (gettext_noop("无权或无法处理"), re.compile(r"(无权|无法|不能|难以|暂无法|暂时无法)(处理|受理|解决|办理|介入|管理|查处|答复|核实)")),
+    (gettext_noop("请其向他处反映"), re.compile(r"(建议|请|可|烦请|请您|建议您|您可)(直接|自行)?(向|到|与|去|前往|咨询|联系|致电)[^，。；]{0,24}(部门|单位|机构|机关|法院|仲裁|派出所|公安|公司|物业|居委会|村委会|社区|街道|政府|管理处|中心|所|局|委)(反映|咨询|联系|投诉|申请|办理|解决|处理|了解|协商)?")),
+    (gettext_noop("自行协商或自行解决"), re.compile(r"(自行|另行|双方|与对方|友好)(协商|解决|处理|联系|调解|沟通)")),
+    (gettext_noop("请走司法途径"), re.compile(r"(通过|走|寻求|采取|依法)(司法|法律|诉讼|仲裁|民事)(途径|程序|渠道|手段|方式)|(向|到)(人民)?法院(起诉|提起诉讼)")),
+    (gettext_noop("已转他处"), re.compile(r"(已|已经|现已)(转|转交|转至|转给|转办|移交|移送|交由)[^，。；]{0,16}(部门|单位|处理|办理)")),
 )  # fmt: skip
 
 _PLACE_SUFFIXES = (
@@ -222,9 +223,9 @@ def _core(name: str, kind: str) -> str:
 # ---------------------------------------------------------------------------
 
 # Fitted by ``python -m routing.intelligence.review --fit`` on routing/fixtures/reply_pairs.jsonl.
-RELEVANCE_FEATURES = ("cosine", "coverage", "place", "other_place", "numbers")
-RELEVANCE_WEIGHTS = (0.0, 0.0, 0.0, 0.0, 0.0)
-RELEVANCE_BIAS = 0.0
+RELEVANCE_FEATURES = ("cosine", "coverage", "place", "other_place", "numbers", "shared", "echo")
+RELEVANCE_WEIGHTS = (3.305, 5.157, 1.35, -1.503, 0.917, 3.149, 4.102)
+RELEVANCE_BIAS = -3.063
 DISTINCTIVE_WORDS = 15
 _MIN_IDF = 2.5  # words at least this rare in the city's messages tell one problem from another
 
@@ -263,6 +264,11 @@ def relevance_parts(message: str, reply: str, *, address: str = "") -> Relevance
     """The features relevance is a function of, and what a person reads from them."""
     a, b = similarity.signature("", message), similarity.signature("", reply)
     cosine = similarity.cosine(a, b)
+    asked_columns = set(a.columns.tolist())
+    # How much of what the reply talks about comes from this message: the share of the reply's
+    # (unit) signature mass on columns the message has. The answer to another message spends
+    # its words on that message's place and specifics.
+    shared = float(sum(w * w for c, w in zip(b.columns.tolist(), b.weights.tolist(), strict=True) if c in asked_columns))
     reply_norm = rep.normalize(reply)
     reply_compact = re.sub(r"\s+", "", reply_norm)
     words = distinctive_words(message)
@@ -270,6 +276,10 @@ def relevance_parts(message: str, reply: str, *, address: str = "") -> Relevance
     present = [(w, i) for w, i in words if w in reply_compact]
     coverage = sum(i for _, i in present) / total if words else 0.0
     missing_words = [w for w, _ in words if w not in reply_compact][:5]
+    # And the other way round: the reply's own distinctive words that come from the message.
+    asked_compact = re.sub(r"\s+", "", rep.normalize(f"{address}\n{message}"))
+    said = distinctive_words(reply)
+    echo = sum(i for w, i in said if w in asked_compact) / (sum(i for _, i in said) or 1.0) if said else 0.0
 
     asked = places(f"{address}\n{message}" if address else message)
     answered = places(reply)
@@ -284,7 +294,7 @@ def relevance_parts(message: str, reply: str, *, address: str = "") -> Relevance
 
     nums = _numbers(f"{address}\n{message}")
     numbers = (1.0 if nums & _numbers(reply) else 0.0) if nums else 0.5
-    values = {"cosine": cosine, "coverage": coverage, "place": place, "other_place": other_place, "numbers": numbers}
+    values = {"cosine": cosine, "coverage": coverage, "place": place, "other_place": other_place, "numbers": numbers, "shared": shared, "echo": echo}
     return RelevanceParts(values, missing_places[:3], others[:3], missing_words)
 
 
@@ -328,6 +338,8 @@ class Assessment:
         )
 
     def as_dict(self) -> dict:
+        from django.utils.translation import gettext as _
+
         return {
             "relevance": round(self.relevance, 3),
             "completeness": round(self.completeness, 3),
@@ -336,7 +348,7 @@ class Assessment:
             "timely": self.timely,
             "flagged": self.flagged,
             "elements": [
-                {"key": e.key, "label": e.label, "found": self.elements[e.key] is not None, "span": list(self.elements[e.key]) if self.elements[e.key] else None}
+                {"key": e.key, "label": _(e.label), "found": self.elements[e.key] is not None, "span": list(self.elements[e.key]) if self.elements[e.key] else None}
                 for e in ELEMENTS
             ],
             "findings": [f.as_dict() for f in self.findings],
