@@ -213,7 +213,9 @@ class ReplyAssessmentSerializer(serializers.Serializer):
     version = serializers.CharField()
 
 
-class ReplyQualityQuery(serializers.Serializer):
+class PeriodQuery(serializers.Serializer):
+    """``?from=&to=`` as local dates, both optional, in a sane range and in order (the KPI reports)."""
+
     from_ = serializers.DateField(required=False)
     to = serializers.DateField(required=False)
 
@@ -424,20 +426,8 @@ class RevealInput(serializers.Serializer):
     reason = serializers.CharField(max_length=500)
 
 
-class KpiQuery(serializers.Serializer):
-    from_ = serializers.DateField(required=False)
-    to = serializers.DateField(required=False)
+class KpiQuery(PeriodQuery):
     by = serializers.ChoiceField(choices=["department", "category", "area", "day", ""], required=False, default="")
-
-    def to_internal_value(self, data):
-        data = {**{k: v for k, v in data.items()}, "from_": data.get("from")}
-        data = {k: v for k, v in data.items() if v not in (None, "") or k == "by"}
-        return super().to_internal_value(data)
-
-    def validate(self, attrs):
-        if attrs.get("from_") and attrs.get("to") and attrs["from_"] > attrs["to"]:
-            raise serializers.ValidationError({"from": [_("开始日期不能晚于结束日期")]})
-        return attrs
 
 
 ROLE_NAMES = {r.value: r.label for r in Role}

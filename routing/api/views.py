@@ -356,7 +356,7 @@ class ReplyQuality(APIView):
     def get(self, request):
         if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
             raise NotAllowed(_("只有督办和派单人员可以查看考核指标"))
-        query = s.ReplyQualityQuery(data=request.query_params)
+        query = s.PeriodQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         v = query.validated_data
         start, end, first, last = kpis.period(v.get("from_"), v.get("to"))
