@@ -46,9 +46,26 @@ def stale_before():
     return timezone.now() - timedelta(days=settings.KNOWLEDGE_STALE_DAYS)
 
 
+def check_phone_lookup(user, phone: str) -> None:
+    """Finding tickets by the caller's number is for the hotline's roles only.
+
+    Department staff see contacts masked; a number they could search by would
+    let them guess the hidden digits (10⁴ tries), confidential tickets
+    included. Their one way to a contact is the logged reveal on a ticket
+    (``routing.actions.reveal_contact``: a reason, an event, never on a
+    confidential ticket).
+    """
+    if phone and user.role not in HOTLINE_ROLES and not user.is_superuser:
+        raise NotAllowed(
+            _("按来电号码查询工单仅限话务员、派单员和督办；承办单位如需联系诉求人，请在工单上填写理由查看联系方式（留痕）。"),
+            code="forbidden_role",
+        )
+
+
 def ticket_query_for(user, **fields) -> TicketQuery:
-    """A ticket query limited to what ``user`` may see; ``phone`` is searched by its digest only."""
+    """A ticket query limited to what ``user`` may see; ``phone`` is searched by its digest only, by the hotline's roles."""
     phone = fields.pop("phone", "") or ""
+    check_phone_lookup(user, phone)
     digest = phone_digest(phone) if normalize_phone(phone) else ""
     return TicketQuery(phone_digest=digest, department_ids=visible_department_ids(user), **fields)
 
@@ -61,6 +78,7 @@ def suggest(*, text: str, user, phone: str = "", exclude_number: str = "") -> di
     ``phone`` is given): the caller's earlier tickets, newest first.
     """
     department_ids = visible_department_ids(user)
+    check_phone_lookup(user, phone)
     text = (text or "").strip()[:MAX_TEXT]
     result: dict = {"articles": [], "similar_tickets": []}
     if text:

@@ -7,6 +7,7 @@ import datetime as dt
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from routing import selectors
 from routing.models import Area, Category, Department, Ticket, TicketEvent, mask_name, mask_phone
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import Channel, Satisfaction, TicketType, Urgency
@@ -418,8 +419,25 @@ class CallbackInput(serializers.Serializer):
         return attrs
 
 
+class VisibleTicketField(serializers.SlugRelatedField):
+    """A ticket number among those the requesting user may see: another department's ticket answers
+    exactly as a missing one does (no existence oracle)."""
+
+    default_error_messages = {
+        "does_not_exist": _("目标工单不存在"),
+        "invalid": _("目标工单不存在"),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="number", **kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        return selectors.visible_tickets(request.user) if request is not None else Ticket.objects.none()
+
+
 class MergeInput(serializers.Serializer):
-    into = serializers.SlugRelatedField(slug_field="number", queryset=Ticket.objects.all())
+    into = VisibleTicketField(queryset=Ticket.objects.none())
 
 
 class RevealInput(serializers.Serializer):

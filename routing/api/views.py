@@ -187,10 +187,8 @@ class TicketTransition(APIView):
             raise NotFound(_("没有名为「%(name)s」的操作") % {"name": transition[:50]}, code="unknown_transition")
         ticket = _ticket_for(request, number)
         input_class, call = TRANSITIONS[transition]
-        data = input_class(data=request.data if isinstance(request.data, dict) else {})
+        data = input_class(data=request.data if isinstance(request.data, dict) else {}, context={"request": request})
         data.is_valid(raise_exception=True)
-        if transition == "merge" and not selectors.visible_tickets(request.user).filter(pk=data.validated_data["into"].pk).exists():
-            raise NotFound(_("目标工单不存在"))
         call(ticket, data.validated_data, request.user)
         fresh = selectors.with_related(Ticket.objects.filter(pk=ticket.pk)).get()
         return Response(s.TicketDetailSerializer(fresh, context={"request": request}).data)

@@ -148,8 +148,19 @@ def test_department_staff_ticket_search_is_limited(search_backend, api, new_tick
     mine = resolved_ticket(department="chengguan", description="路灯坏了", citizen_phone="13600000001")
     resolved_ticket(department="yibao", description="路灯坏了", citizen_phone="13600000001")
     deliver()
-    numbers = [r["number"] for r in api("chengguan").get(TICKETS, {"phone": "13600000001"}).json()["results"]]
+    numbers = [r["number"] for r in api("chengguan").get(TICKETS, {"q": "路灯"}).json()["results"]]
     assert numbers == [mine.number]
+
+
+def test_department_staff_may_not_look_up_tickets_by_phone(search_backend, api, resolved_ticket, deliver):
+    resolved_ticket(department="chengguan", description="路灯坏了", citizen_phone="13600000001")
+    deliver()
+    client = api("chengguan")
+    response = client.get(TICKETS, {"phone": "13600000001"})
+    assert response.status_code == 403 and error_of(response)["code"] == "forbidden_role"
+    response = client.post(SUGGEST, {"text": "路灯", "phone": "13600000001"}, format="json")
+    assert response.status_code == 403 and "13600000001" not in response.content.decode()
+    assert client.post(SUGGEST, {"text": "路灯"}, format="json").status_code == 200
 
 
 # --- one article ------------------------------------------------------------------------------

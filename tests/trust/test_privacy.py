@@ -202,6 +202,31 @@ def test_searching_tickets_by_phone_keeps_the_number_out_of_logs_and_queries(log
         search.delete_all()
 
 
+def test_department_staff_cannot_guess_a_masked_phone_by_searching(world, confidential, client_for, drain):
+    """The masked ``139****5678`` leaves 10⁴ guesses; a look-up by phone answers none of them for a department."""
+    from knowledge import search
+
+    search.delete_all()
+    try:
+        drain()
+        search.refresh()
+        client = client_for("dept_own")
+        before = TicketEvent.objects.count()
+        for phone in (CITIZEN_PHONE, "13811112222", "13900005678"):  # the right ones among the guesses, a confidential one too
+            listed = client.get("/api/v1/knowledge/tickets/", {"phone": phone})
+            suggested = client.post("/api/v1/knowledge/suggest/", {"text": "路灯", "phone": phone}, format="json")
+            for response in (listed, suggested):
+                assert response.status_code == 403, (phone, response.status_code)
+                assert response.json()["error"]["code"] == "forbidden_role"
+                assert world.number not in response.content.decode() and confidential.number not in response.content.decode()
+        assert TicketEvent.objects.count() == before  # nothing was revealed, so nothing to log
+        # the hotline still finds the caller's tickets by number
+        found = client_for("agent").get("/api/v1/knowledge/tickets/", {"phone": CITIZEN_PHONE}).json()["results"]
+        assert world.number in [hit["number"] for hit in found]
+    finally:
+        search.delete_all()
+
+
 # --- retention ----------------------------------------------------------------------------
 @pytest.fixture
 def aged(cast, departments, new_ticket):
