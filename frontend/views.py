@@ -27,16 +27,16 @@ class LockoutAuthenticationForm(AuthenticationForm):
 
     def clean(self):
         username = self.cleaned_data.get("username") or ""
-        if username and accounts.is_locked(username):
-            raise forms.ValidationError(self.error_messages["locked"], code="locked")
-        try:
-            cleaned = super().clean()
-        except forms.ValidationError:
-            if username:
-                accounts.record_failure(username)
-            raise
-        accounts.clear_failures(username)
-        return cleaned
+        password = self.cleaned_data.get("password")
+        if username and password:
+            try:
+                self.user_cache = accounts.sign_in(self.request, username, password)
+            except accounts.AccountLocked:
+                raise forms.ValidationError(self.error_messages["locked"], code="locked") from None
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
 
 
 class LoginView(auth_views.LoginView):

@@ -1,6 +1,12 @@
 """Sign-in protection: a lockout after repeated failures, shared by the API and the login page.
 
 Counters live in the cache (Redis in production), so every process sees them.
+
+Each attempt is counted *before* its password is checked (one atomic
+``INCR``), and a success takes its count back by clearing it. So a burst of
+parallel guesses on one account is checked at most ``LOGIN_FAILURE_LIMIT``
+times, like the same guesses one after the other: counting a failure after
+the check let every request of the burst read "not locked yet".
 """
 
 from __future__ import annotations
@@ -8,7 +14,12 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
+from django.contrib.auth import authenticate
 from django.core.cache import cache
+
+
+class AccountLocked(Exception):
+    """Too many failed attempts on this account: refused without checking the password."""
 
 
 def _key(username: str) -> str:
@@ -32,6 +43,19 @@ def record_failure(username: str) -> int:
 
 def clear_failures(username: str) -> None:
     cache.delete(_key(username))
+
+
+def sign_in(request, username: str, password: str):
+    """The user whose password this is, or None; ``AccountLocked`` once the account has used its attempts.
+
+    The one sign-in rule of the token endpoint and the login page.
+    """
+    if record_failure(username) > settings.LOGIN_FAILURE_LIMIT:
+        raise AccountLocked
+    user = authenticate(request, username=username, password=password)
+    if user is not None:
+        clear_failures(username)
+    return user
 
 
 def address_allowed(address: str) -> bool:

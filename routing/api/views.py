@@ -6,7 +6,6 @@ ticket's fields themselves.
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -58,13 +57,12 @@ def obtain_token(request):
     if not credentials.is_valid():
         return Response({"error": {"code": "invalid", "message": _("请输入用户名和密码"), "details": credentials.errors}}, status=400)
     username, password = credentials.validated_data["username"], credentials.validated_data["password"]
-    if accounts.is_locked(username):
+    try:
+        user = accounts.sign_in(request, username, password)
+    except accounts.AccountLocked:
         return Response({"error": {"code": "locked", "message": _("登录失败次数过多，账号已临时锁定，请稍后再试"), "details": {}}}, status=403)
-    user = authenticate(request, username=username, password=password)
     if user is None:
-        accounts.record_failure(username)
         return Response({"error": {"code": "invalid_credentials", "message": _("用户名或密码错误"), "details": {}}}, status=401)
-    accounts.clear_failures(username)
     token, _created = Token.objects.get_or_create(user=user)
     return Response({"token": token.key})
 

@@ -77,6 +77,37 @@ def test_a_success_before_the_limit_clears_the_failures(staff, settings):
     assert _token(client, PASSWORD).status_code == 200
 
 
+@pytest.mark.parametrize("right_in_burst", [False, True], ids=["wrong-only", "right-password-in-the-burst"])
+def test_a_burst_of_parallel_guesses_is_checked_at_most_the_limit(transactional_db, settings, right_in_burst):
+    """20 wrong passwords at once on one account (threads, one database connection each, the shared Redis):
+    at most LOGIN_FAILURE_LIMIT of them are checked; a right password in the burst gets in only within that budget."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    settings.LOGIN_FAILURE_LIMIT = 5
+    User.objects.create_user(username="tr-pw-laoli", password=PASSWORD, role=Role.DISPATCHER)
+    passwords = [f"wrong-{i}-password" for i in range(20)] + ([PASSWORD] if right_in_burst else [])
+    barrier = threading.Barrier(len(passwords))
+
+    def attempt(password):
+        try:
+            barrier.wait(timeout=30)
+            return _token(APIClient(), password).status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=len(passwords)) as pool:
+        codes = list(pool.map(attempt, passwords))
+
+    checked = [c for c in codes if c in (200, 401)]
+    assert len(checked) <= 5, codes
+    assert set(codes) <= {200, 401, 403}, codes
+    assert codes.count(403) >= len(passwords) - 5
+    assert _token(APIClient(), PASSWORD).status_code == (200 if 200 in codes else 403)  # a success clears the count, else locked
+
+
 def test_the_login_page_shares_the_lockout_and_says_so(staff, settings):
     # given: failures on the API count for the page too (one counter per account)
     settings.LOGIN_FAILURE_LIMIT = 3
