@@ -19,12 +19,13 @@ from pathlib import Path
 
 import time_machine
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from routing import actions, kpis, sweep
 from routing.intake import IntakeRequest, find_by_channel_ref, register_ticket
 from routing.intelligence import training
-from routing.models import Area, Category, ClassifierModel, Department, DispatchRule, Ticket, User
+from routing.models import Area, Category, Citizen, ClassifierModel, Department, DispatchRule, Ticket, User
 from routing.roles import Role
 from routing.states import Channel, Satisfaction, State, TicketType, Urgency
 
@@ -406,6 +407,19 @@ def _history_reply(ticket: Ticket, clock: _Clock, rng: random.Random, staff: Use
     return clock.after(rng.uniform(1, 6), actions.approve_reply, ticket, by=dispatcher)
 
 
+DEMO_REFS = ("demo:", HISTORY_REF)
+
+
+def mark_demo_citizens() -> int:
+    """The demo's citizens are made up, but their numbers could be someone's: flag them, so nothing of the demo
+    (registration, reply, survey SMS; now or after a user plays with a demo ticket) reaches a phone.
+    Runs in ``load``'s transaction, before any of its outbox rows can be delivered."""
+    refs = Q()
+    for prefix in DEMO_REFS:
+        refs |= Q(channel_ref__startswith=prefix)
+    return Citizen.objects.filter(demo=False, pk__in=Ticket.objects.filter(refs).values("citizen_id")).update(demo=True)
+
+
 @transaction.atomic
 def load() -> dict[str, int]:
     """Load (or complete) the demo city; returns counts of what exists."""
@@ -418,6 +432,7 @@ def load() -> dict[str, int]:
     load_rules(departments)
     history = load_history(users, departments, areas)
     tickets = load_tickets(users, departments, areas)
+    mark_demo_citizens()
     return {
         "categories_created": categories, "history_tickets_created": history, "tickets_created": tickets,
         "tickets": Ticket.objects.count(), "departments": Department.objects.count(),

@@ -154,6 +154,9 @@ class Citizen(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     anonymized_at = models.DateTimeField(null=True, blank=True)
+    demo = models.BooleanField(
+        _("演示数据"), default=False, editable=False, help_text=_("A citizen of the demo city (manage.py load_demo): never texted or called.")
+    )
 
     class Meta:
         verbose_name = _("诉求人")

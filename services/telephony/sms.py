@@ -215,6 +215,8 @@ def deliver_citizen_notify(message: OutboxMessage) -> dict:
         raise outbox.Skip("ticket not found")
     if template == "registered" and ticket.channel == Channel.SMS:
         raise outbox.Skip("the ticket number was answered in the citizen's own SMS conversation")
+    if ticket.citizen_id and ticket.citizen.demo:
+        raise outbox.Skip("a citizen of the demo city is never texted")
     phone = ticket.citizen.phone if ticket.citizen_id else ""
     if not normalize_phone(phone):
         raise outbox.Skip("the citizen has no phone number")

@@ -201,3 +201,27 @@ def test_production_uses_the_stock_client(settings):
 def test_a_malformed_base_url_is_refused():
     with pytest.raises(ValueError, match="TWILIO_API_BASE_URL"):
         http.RedirectingHttpClient("127.0.0.1:8999")
+
+
+@pytest.mark.django_db
+def test_the_demo_city_never_texts_its_citizens(fake_twilio, settings):
+    """With Twilio configured, loading the demo sends nothing (its citizens' numbers could be someone's), and
+    neither does a step a user takes on a demo ticket afterwards."""
+    from routing import actions, demo
+    from routing.models import Ticket, User
+
+    # when: the demo is loaded the way `manage.py load_demo` does, and its outbox delivered
+    demo.load()
+    outbox.drain(max_rounds=1000)
+
+    # then: no request reached Twilio, no SMS row was written, and nothing waits for a retry
+    assert fake_twilio.creates() == []
+    assert not SmsMessage.objects.filter(direction=SmsMessage.Direction.OUTBOUND).exists()
+    assert notices().exists() and not notices().filter(status=OutboxMessage.Status.PENDING).exists()
+
+    # and: a dispatcher approving a demo ticket's reply (reply + survey texts) still reaches no phone
+    replied = Ticket.objects.filter(channel_ref__startswith="demo:", state="replied").first()
+    actions.approve_reply(replied, by=User.objects.get(username="dispatcher"))
+    outbox.drain()
+    assert fake_twilio.creates() == []
+    assert notices().filter(payload__ticket_id=replied.pk, payload__template="survey").exists()
