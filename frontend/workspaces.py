@@ -128,11 +128,7 @@ KPI_NAMES = ["first_contact", "on_time_accept", "on_time_completion", "return_ra
 
 
 def _kpi_labels() -> dict[str, str]:
-    return {
-        "answer_rate": _("接通率"), "first_contact": _("直接办结率"), "on_time_accept": _("按时签收率"),
-        "on_time_completion": _("按时办结率"), "return_rate": _("退单率"), "satisfaction": _("满意率"),
-        "reopen_rate": _("重办率"),
-    }  # fmt: skip
+    return {name: str(label) for name, label in kpis.LABELS.items()}
 
 
 def _date_param(request, name: str) -> dt.date | None:

@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from routing.models import (
-    Area, CalendarOverride, Category, CategoryCorrection, ClassifierModel, DeadlinePolicy, Department, DispatchRule, IntelligencePolicy,
+    Area, CalendarOverride, Category, CategoryCorrection, ClassifierModel, DeadlinePolicy, Department, DispatchRule, ExportRecord, IntelligencePolicy,
     OutboxMessage, Ticket, TicketEvent, User,
 )  # fmt: skip
 
@@ -133,3 +133,13 @@ class CategoryCorrectionAdmin(ReadOnlyAdmin):
     list_display = ["ticket", "proposed", "chosen", "topic_changed", "model_version", "by", "created_at"]
     list_filter = ["topic_changed", "model_version"]
     list_select_related = ["ticket", "proposed", "chosen", "by"]
+
+
+@admin.register(ExportRecord)
+class ExportRecordAdmin(ReadOnlyAdmin):
+    """Who exported which list or report, with which filters: read only."""
+
+    list_display = ["created_at", "user", "kind", "format", "rows"]
+    list_filter = ["kind", "format"]
+    search_fields = ["user__username"]
+    list_select_related = ["user"]

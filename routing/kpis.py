@@ -44,6 +44,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from routing.models import Area, Category, Department, KpiDay, KpiRolledDay, Ticket, TicketEvent
 from routing.states import Satisfaction
@@ -59,6 +60,13 @@ DEFINITIONS = {
     "satisfaction": "(满意 + 基本满意) ÷ rated",
     "reopen_rate": "reopened ÷ replied",
 }
+
+# What each KPI is called on the pages and in the exports (one place).
+LABELS = {
+    "answer_rate": _("接通率"), "first_contact": _("直接办结率"), "on_time_accept": _("按时签收率"),
+    "on_time_completion": _("按时办结率"), "return_rate": _("退单率"), "satisfaction": _("满意率"),
+    "reopen_rate": _("重办率"),
+}  # fmt: skip
 
 # metric → (numerator count name, denominator count name)
 RATIOS = {

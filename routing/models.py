@@ -634,3 +634,23 @@ class ReplyReview(models.Model):
             models.Index(fields=["replied_at", "department"], name="reply_review_period"),  # KPIs per department
             models.Index(fields=["ticket", "-replied_at"], name="reply_review_ticket"),
         ]
+
+
+class ExportRecord(models.Model):
+    """One export of a list or a report (who, what, with which filters, how many rows): the audit of data
+    leaving the system. Written before the file is sent; read only in the admin."""
+
+    user = models.ForeignKey(User, verbose_name=_("导出人"), on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(_("导出内容"), max_length=32)
+    format = models.CharField(_("格式"), max_length=8)
+    params = models.JSONField(_("筛选条件"), default=dict, blank=True)
+    rows = models.PositiveIntegerField(_("行数"), null=True, blank=True)
+    created_at = models.DateTimeField(_("导出时间"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("导出记录")
+        verbose_name_plural = _("导出记录")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.format} · {self.user} · {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"

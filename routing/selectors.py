@@ -24,7 +24,7 @@ from django.db import connections
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from routing.models import CALLBACK_WORK, DISPATCHER_WORK, OPEN, RUNNING, SUPERVISED, Department, Ticket, TicketEvent, User
+from routing.models import CALLBACK_WORK, DISPATCHER_WORK, OPEN, RUNNING, SUPERVISED, Category, Department, Ticket, TicketEvent, User
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import State
 
@@ -118,6 +118,13 @@ class TicketList:
     def filter(self, *args, **kwargs) -> TicketList:
         return TicketList([part.filter(*args, **kwargs) for part in self.parts], order=self._order())
 
+    def iterator(self, *, chunk_size: int = 1000) -> Iterator[Ticket]:
+        """Every ticket of the list in its order, read in chunks (a whole list, e.g. an export, without paging)."""
+        union = Q()
+        for part in self.parts:
+            union |= Q(pk__in=part.values("pk"))
+        yield from with_related(Ticket.objects.filter(union)).order_by(*self._ordering()).iterator(chunk_size=chunk_size)
+
     def _order(self) -> list[str]:
         return [("-" if self.descending else "") + name for name in self.fields]
 
@@ -154,6 +161,30 @@ def visible_list(user: User, *, order: Sequence[str] = ("-registered_at", "-id")
     if getattr(user, "is_authenticated", False) and user.role == Role.DEPARTMENT and user.department_id:
         return TicketList(department_parts(user.department_id), order=order)
     return TicketList([visible_tickets(user)], order=order)
+
+
+def filtered_list(user: User, params) -> TicketList:
+    """The ticket list's filters (``state``, ``department``, ``category``, ``overdue``, ``external_id``, ``q``)
+    applied to what ``user`` may see: one rule for the API's list and its export. Unknown values filter nothing
+    or match nothing, never fail."""
+    tickets = visible_list(user)
+    if state := params.get("state"):
+        tickets = tickets.filter(state__in=[v for v in state.split(",") if v in State.values])
+    if department := params.get("department"):
+        match = Q(department__code=department)
+        if department.isdigit():
+            match |= Q(department_id=int(department))
+        tickets = tickets.filter(match)
+    if (category := params.get("category")) and category.isdigit():
+        node = Category.objects.filter(pk=int(category)).first()
+        tickets = tickets.filter(category__path__startswith=node.path) if node else tickets.filter(pk__in=[])
+    if params.get("overdue") in {"true", "1"}:
+        tickets = tickets.filter(state__in=State.running(), due_at__lt=timezone.now())
+    if external_id := params.get("external_id", "").strip()[:64]:
+        tickets = tickets.filter(external_id=external_id)
+    if q := params.get("q", "").strip()[:200]:
+        tickets = tickets.filter(Q(number__icontains=q) | Q(description__icontains=q) | Q(address__icontains=q) | Q(title__icontains=q))
+    return tickets
 
 
 def can_see(user: User, ticket: Ticket) -> bool:

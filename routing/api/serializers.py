@@ -449,3 +449,11 @@ class KpiQuery(PeriodQuery):
 
 
 ROLE_NAMES = {r.value: r.label for r in Role}
+
+
+class ExportFormat(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["csv", "xlsx"], default="xlsx", help_text="file format of the export")
+
+
+class KpiExportQuery(KpiQuery, ExportFormat):
+    pass

@@ -5,6 +5,7 @@ from routing.api import views
 urlpatterns = [
     path("auth/token/", views.obtain_token, name="api-token"),
     path("tickets/", views.TicketListCreate.as_view(), name="api-tickets"),
+    path("tickets/export/", views.TicketExport.as_view(), name="api-tickets-export"),
     path("tickets/<str:number>/", views.TicketDetail.as_view(), name="api-ticket"),
     path("tickets/<str:number>/events/", views.TicketEvents.as_view(), name="api-ticket-events"),
     path("tickets/<str:number>/reveal/", views.TicketReveal.as_view(), name="api-ticket-reveal"),
@@ -17,6 +18,7 @@ urlpatterns = [
     path("repeats/", views.Repeats.as_view(), name="api-repeats"),
     path("hotspots/issues/", views.HotIssues.as_view(), name="api-hot-issues"),
     path("kpis/", views.Kpis.as_view(), name="api-kpis"),
+    path("kpis/export/", views.KpiExport.as_view(), name="api-kpis-export"),
     path("kpis/replies/", views.ReplyQuality.as_view(), name="api-reply-quality"),
     path("replies/assess/", views.ReplyAssess.as_view(), name="api-reply-assess"),
 ]

@@ -6,10 +6,11 @@ ticket's fields themselves.
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
@@ -21,14 +22,14 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from routing import accounts, actions, hotissues, intelligence, kpis, repeats, reviews, selectors
+from routing import accounts, actions, exports, hotissues, intelligence, kpis, repeats, reviews, selectors
 from routing.api import serializers as s
 from routing.errors import NotAllowed, NotFound, NotReady
 from routing.intelligence import review
 from routing.intake import IntakeRequest, register_ticket
-from routing.models import Area, Category, Department, Ticket
+from routing.models import Area, Category, Department, ExportRecord, Ticket
 from routing.roles import HOTLINE_ROLES, Role
-from routing.states import State, TicketType
+from routing.states import TicketType
 
 
 class StaffOnly(IsAuthenticated):
@@ -86,25 +87,7 @@ class TicketListCreate(ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        tickets = selectors.visible_list(self.request.user)
-        params = self.request.query_params
-        if state := params.get("state"):
-            tickets = tickets.filter(state__in=[v for v in state.split(",") if v in State.values])
-        if department := params.get("department"):
-            match = Q(department__code=department)
-            if department.isdigit():
-                match |= Q(department_id=int(department))
-            tickets = tickets.filter(match)
-        if (category := params.get("category")) and category.isdigit():
-            node = Category.objects.filter(pk=int(category)).first()
-            tickets = tickets.filter(category__path__startswith=node.path) if node else tickets.filter(pk__in=[])
-        if params.get("overdue") in {"true", "1"}:
-            tickets = tickets.filter(state__in=State.running(), due_at__lt=timezone.now())
-        if external_id := params.get("external_id", "").strip()[:64]:
-            tickets = tickets.filter(external_id=external_id)
-        if q := params.get("q", "").strip()[:200]:
-            tickets = tickets.filter(Q(number__icontains=q) | Q(description__icontains=q) | Q(address__icontains=q) | Q(title__icontains=q))
-        return tickets
+        return selectors.filtered_list(self.request.user, self.request.query_params)
 
     @extend_schema(request=s.TicketCreateInput, responses={201: s.TicketDetailSerializer, 200: s.TicketDetailSerializer})
     def post(self, request):
@@ -374,3 +357,69 @@ class Kpis(APIView):
         report = kpis.compute(start=v.get("from_"), end=v.get("to"), by=v.get("by") or None)
         return Response(report)
 
+
+
+# --- exports ----------------------------------------------------------------------------
+def _export(request, table: exports.Table, fmt: str, params: dict):
+    """Stream ``table`` as CSV or send it as XLSX, after writing who exported what (``ExportRecord``)."""
+    entry = exports.record(user=request.user, table=table, fmt=fmt, params=params)
+    name = exports.filename(table, fmt)
+    counter = [0]
+    if fmt == "csv":
+
+        def lines():
+            yield from exports.csv_lines(table, counter)
+            ExportRecord.objects.filter(pk=entry.pk).update(rows=counter[0])
+
+        response = StreamingHttpResponse(lines(), content_type=exports.CONTENT_TYPES["csv"])
+    else:
+        handle = exports.xlsx_file(table, counter)
+        ExportRecord.objects.filter(pk=entry.pk).update(rows=counter[0])
+        response = FileResponse(handle, content_type=exports.CONTENT_TYPES["xlsx"])
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+_FILE = {(200, "text/csv"): OpenApiTypes.STR, (200, exports.CONTENT_TYPES["xlsx"]): OpenApiTypes.BINARY}
+
+
+class TicketExport(APIView):
+    """``GET /api/v1/tickets/export/?format=csv|xlsx&<the list's filters>``: the ticket list a user may see,
+    whole, as a file (no contact data); every export is recorded."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(
+        parameters=[
+            s.ExportFormat, OpenApiParameter("state", str), OpenApiParameter("external_id", str), OpenApiParameter("department", str),
+            OpenApiParameter("category", int), OpenApiParameter("overdue", bool), OpenApiParameter("q", str),
+        ],
+        responses=_FILE,
+    )  # fmt: skip
+    def get(self, request):
+        query = s.ExportFormat(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = {k: request.query_params[k][:200] for k in ("state", "department", "category", "overdue", "external_id", "q") if request.query_params.get(k)}
+        table = exports.ticket_table(selectors.filtered_list(request.user, request.query_params))
+        return _export(request, table, query.validated_data["format"], filters)
+
+
+class KpiExport(APIView):
+    """``GET /api/v1/kpis/export/?from=&to=&by=&format=csv|xlsx`` (supervisors and dispatchers): the KPI report
+    as a 考核 sheet, e.g. ``by=department`` for a month; every export is recorded."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str), OpenApiParameter("by", str), s.ExportFormat], responses=_FILE
+    )
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+            raise NotAllowed(_("只有督办和派单人员可以导出考核指标"))
+        query = s.KpiExportQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        report = kpis.compute(start=v.get("from_"), end=v.get("to"), by=v.get("by") or None)
+        params = {"from": report["from"], "to": report["to"], "by": report["by"] or ""}
+        return _export(request, exports.kpi_table(report), v["format"], params)

@@ -71,6 +71,8 @@ TABLE = [
     E("unknown transition",           "POST", "/api/v1/tickets/{number}/explode/",                       "404  404  404  404  404  404  401", {}),
     E("my queue",                     "GET",  "/api/v1/queues/mine/",                                    "200  200  200  200+ 200+ 200- 401"),
     E("KPIs",                         "GET",  "/api/v1/kpis/",                                           "403  200  200  403  403  403  401"),
+    E("KPI report export",            "GET",  "/api/v1/kpis/export/?by=department&format=csv",          "403  200  200  403  403  403  401"),
+    E("ticket list export",           "GET",  "/api/v1/tickets/export/?format=csv",                      "200+ 200+ 200+ 200+ 200+ 200- 401"),
     E("classify (no model trained)",  "POST", "/api/v1/classify/",                                       "409  409  409  403  403  403  401", {"text": "路灯不亮"}),
     E("repeats (重复件)",             "POST", "/api/v1/repeats/",                                        "200  200  200  403  403  403  401", {"text": "路灯不亮"}),
     E("hot issues",                   "GET",  "/api/v1/hotspots/issues/",                                "403  200  200  403  403  403  401"),
@@ -154,7 +156,7 @@ def test_who_sees_what(endpoint: Endpoint, role: str, world, client_for, request
 
     # then
     status = int(expected.rstrip("+-"))
-    body = response.content.decode("utf-8", "replace")
+    body = (b"".join(response.streaming_content) if response.streaming else response.content).decode("utf-8", "replace")
     assert response.status_code == status, f"{endpoint.method} {path} as {role}: {response.status_code} {body[:300]}"
     must_hide = expected.endswith("-") or status >= 400
     if must_hide:

@@ -1,0 +1,173 @@
+"""Exports of staff lists and KPI reports to CSV and XLSX, with who exported what kept in ``ExportRecord``.
+
+A table is its headers and a stream of rows; the writers never hold a whole
+list in memory: CSV is streamed line by line, XLSX is written by openpyxl's
+write-only workbook into a temporary file (a ZIP needs its end before it can
+be sent) that is served and then removed.
+
+- **No contact data**: a ticket export has no name or phone of the citizen, for
+  any role (an export leaves the system; one citizen's data is
+  ``manage.py export_citizen``).
+- **Formula injection**: a cell a citizen wrote (title, address) that starts with
+  ``=``, ``+``, ``-``, ``@`` or a control character is written with a leading
+  ``'``, so a spreadsheet shows it as text and never runs it.
+- **Audit**: every export writes one ``ExportRecord`` (user, what, the filters,
+  the format, the rows written) *before* the file is sent, and a log line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from routing import kpis
+from routing.models import ExportRecord, User
+from routing.states import State
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("csv", "xlsx")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+@dataclass
+class Table:
+    """What an export writes: a sheet title, the header row and the rows (an iterable read once)."""
+
+    kind: str
+    title: str
+    headers: Sequence[str]
+    rows: Iterable[Sequence]
+
+
+def safe_cell(value):
+    """A cell value as a spreadsheet should show it: text that could be read as a formula is quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _local(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+# --- what can be exported ---------------------------------------------------------------
+def ticket_table(tickets) -> Table:
+    """A ticket list (``selectors.filtered_list``) as rows, newest first, without the citizen's contact."""
+    now = timezone.now()
+    running = set(State.running())
+
+    def rows() -> Iterator[list]:
+        for t in tickets.iterator(chunk_size=1000):
+            overdue = bool(t.due_at and t.due_at < now and t.state in running)
+            yield [
+                t.number, _local(t.registered_at), t.get_channel_display(), t.get_type_display(), t.get_state_display(),
+                t.get_urgency_display(), t.category.full_name() if t.category_id else "", t.department.name if t.department_id else "",
+                t.area.name if t.area_id else "", t.title, t.address, _local(t.due_at), _("是") if overdue else _("否"),
+                t.get_satisfaction_display() if t.satisfaction else "", t.external_id or "",
+            ]  # fmt: skip
+
+    headers = [
+        _("工单号"), _("受理时间"), _("渠道"), _("类型"), _("状态"), _("紧急程度"), _("分类"), _("承办单位"), _("区域"),
+        _("标题"), _("地址"), _("办理时限"), _("是否超期"), _("满意度"), _("原平台编号"),
+    ]  # fmt: skip
+    return Table(kind="tickets", title=_("工单列表"), headers=headers, rows=rows())
+
+
+GROUP_LABELS = {"department": gettext_lazy("承办单位"), "category": gettext_lazy("分类"), "area": gettext_lazy("区域"), "day": gettext_lazy("日期"), "": gettext_lazy("范围")}
+
+
+def kpi_table(report: dict) -> Table:
+    """A KPI report (``kpis.compute``) as rows: the total, then one row per group; each KPI as its rate
+    (a percentage, blank when nothing was counted), numerator and denominator, so a 考核 sheet can be checked."""
+    metrics = [name for name in kpis.LABELS if name in report["totals"]]
+    headers = [str(GROUP_LABELS[report["by"] or ""])]
+    for name in metrics:
+        label = str(kpis.LABELS[name])
+        headers += [label, _("%(kpi)s·分子") % {"kpi": label}, _("%(kpi)s·分母") % {"kpi": label}]
+
+    def cells(label: str, values: dict) -> list:
+        row = [label]
+        for name in metrics:
+            ratio = values.get(name) or {"value": None, "numerator": 0, "denominator": 0}
+            row += [round(ratio["value"] * 100, 2) if ratio["value"] is not None else "", ratio["numerator"], ratio["denominator"]]
+        return row
+
+    def rows() -> Iterator[list]:
+        yield cells(_("合计（%(start)s 至 %(end)s）") % {"start": report["from"], "end": report["to"]}, report["totals"])
+        for group in report["groups"]:
+            yield cells(str(group["label"]), group["metrics"])
+
+    title = _("考核指标 %(start)s 至 %(end)s") % {"start": report["from"], "end": report["to"]}
+    return Table(kind="kpis", title=title, headers=headers, rows=rows())
+
+
+# --- writing ------------------------------------------------------------------------------
+def _counted(table: Table, counter: list[int]) -> Iterator[Sequence]:
+    for row in table.rows:
+        counter[0] += 1
+        yield row
+
+
+def csv_lines(table: Table, counter: list[int] | None = None) -> Iterator[str]:
+    """The table as CSV text, line by line: a UTF-8 byte-order mark first, so Excel reads the Chinese right."""
+    counter = counter if counter is not None else [0]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values) -> str:
+        writer.writerow([safe_cell(v) for v in values])
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    yield "\ufeff" + line(table.headers)
+    for row in _counted(table, counter):
+        yield line(row)
+
+
+def xlsx_file(table: Table, counter: list[int] | None = None):
+    """The table as an XLSX workbook in a temporary file (open, at its start; removed when closed)."""
+    from openpyxl import Workbook
+
+    counter = counter if counter is not None else [0]
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=_sheet_title(table.title))
+    sheet.append([str(h) for h in table.headers])
+    for row in _counted(table, counter):
+        sheet.append([safe_cell(v) for v in row])
+    handle = tempfile.TemporaryFile(suffix=".xlsx")
+    workbook.save(handle)
+    handle.seek(0)
+    return handle
+
+
+def _sheet_title(title: str) -> str:
+    # Excel: at most 31 characters, none of : \ / ? * [ ]
+    return "".join(c for c in str(title) if c not in ':\\/?*[]')[:31] or "Sheet1"
+
+
+def filename(table: Table, fmt: str) -> str:
+    return f"{table.kind}-{timezone.localtime().strftime('%Y%m%d-%H%M%S')}.{fmt}"
+
+
+def record(*, user: User, table: Table, fmt: str, params: dict, rows: int | None = None) -> ExportRecord:
+    """The audit line of one export; written before the file leaves. ``rows`` is filled in when known."""
+    entry = ExportRecord.objects.create(user=user, kind=table.kind, format=fmt, params=params, rows=rows)
+    log.info("export %s (%s) by user %s: %s rows, params %s", table.kind, fmt, user.pk, rows if rows is not None else "?", sorted(params))
+    return entry
