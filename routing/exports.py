@@ -66,8 +66,8 @@ def _local(moment) -> str:
 
 
 # --- what can be exported ---------------------------------------------------------------
-def ticket_table(tickets) -> Table:
-    """A ticket list (``selectors.filtered_list``) as rows, newest first, without the citizen's contact."""
+def ticket_table(tickets, *, kind: str = "tickets", title: str | None = None) -> Table:
+    """A ticket list (``selectors.filtered_list``, a queue) as rows in its order, without the citizen's contact."""
     now = timezone.now()
     running = set(State.running())
 
@@ -85,7 +85,7 @@ def ticket_table(tickets) -> Table:
         _("工单号"), _("受理时间"), _("渠道"), _("类型"), _("状态"), _("紧急程度"), _("分类"), _("承办单位"), _("区域"),
         _("标题"), _("地址"), _("办理时限"), _("是否超期"), _("满意度"), _("原平台编号"),
     ]  # fmt: skip
-    return Table(kind="tickets", title=_("工单列表"), headers=headers, rows=rows())
+    return Table(kind=kind, title=title or _("工单列表"), headers=headers, rows=rows())
 
 
 GROUP_LABELS = {"department": gettext_lazy("承办单位"), "category": gettext_lazy("分类"), "area": gettext_lazy("区域"), "day": gettext_lazy("日期"), "": gettext_lazy("范围")}

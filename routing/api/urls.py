@@ -11,6 +11,7 @@ urlpatterns = [
     path("tickets/<str:number>/reveal/", views.TicketReveal.as_view(), name="api-ticket-reveal"),
     path("tickets/<str:number>/<str:transition>/", views.TicketTransition.as_view(), name="api-ticket-transition"),
     path("queues/mine/", views.MyQueue.as_view(), name="api-queue-mine"),
+    path("queues/mine/export/", views.QueueExport.as_view(), name="api-queue-export"),
     path("departments/", views.Departments.as_view(), name="api-departments"),
     path("categories/", views.Categories.as_view(), name="api-categories"),
     path("areas/", views.Areas.as_view(), name="api-areas"),

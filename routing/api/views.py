@@ -423,3 +423,17 @@ class KpiExport(APIView):
         report = kpis.compute(start=v.get("from_"), end=v.get("to"), by=v.get("by") or None)
         params = {"from": report["from"], "to": report["to"], "by": report["by"] or ""}
         return _export(request, exports.kpi_table(report), v["format"], params)
+
+
+class QueueExport(APIView):
+    """``GET /api/v1/queues/mine/export/?format=csv|xlsx``: the calling user's work queue, whole, in its order,
+    as a file (no contact data); every export is recorded."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(parameters=[s.ExportFormat], responses=_FILE)
+    def get(self, request):
+        query = s.ExportFormat(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        table = exports.ticket_table(selectors.queue_for(request.user), kind="queue", title=_("我的待办"))
+        return _export(request, table, query.validated_data["format"], {})

@@ -99,3 +99,15 @@ def test_exports_refuse_bad_input_and_other_roles_with_the_api_error_shape(api):
     assert api("dept_own").get(KPIS).status_code == 403
     assert api("dispatcher").get(TICKETS, {"format": "doc"}).status_code == 400
     assert not ExportRecord.objects.exists()  # a refused export is not an export
+
+
+@pytest.mark.django_db
+def test_a_department_exports_its_queue_in_deadline_order(api, new_ticket, cast, departments):
+    first = actions.dispatch_ticket(new_ticket(), department=departments["city_mgmt"], by=cast["dispatcher"])
+    second = actions.dispatch_ticket(new_ticket(), department=departments["city_mgmt"], by=cast["dispatcher"])
+    response = api("dept_own").get("/api/v1/queues/mine/export/", {"format": "csv"})
+    assert response["Content-Disposition"].startswith('attachment; filename="queue-')
+    listed = [row[0] for row in _csv(response)[1:]]
+    queue = [t["number"] for t in api("dept_own").get("/api/v1/queues/mine/").json()["results"]]
+    assert listed == queue and set(listed) == {first.number, second.number}
+    assert ExportRecord.objects.get().kind == "queue"

@@ -72,6 +72,7 @@ TABLE = [
     E("my queue",                     "GET",  "/api/v1/queues/mine/",                                    "200  200  200  200+ 200+ 200- 401"),
     E("KPIs",                         "GET",  "/api/v1/kpis/",                                           "403  200  200  403  403  403  401"),
     E("KPI report export",            "GET",  "/api/v1/kpis/export/?by=department&format=csv",          "403  200  200  403  403  403  401"),
+    E("my queue export",              "GET",  "/api/v1/queues/mine/export/?format=csv",                  "200  200  200  200+ 200+ 200- 401"),
     E("ticket list export",           "GET",  "/api/v1/tickets/export/?format=csv",                      "200+ 200+ 200+ 200+ 200+ 200- 401"),
     E("classify (no model trained)",  "POST", "/api/v1/classify/",                                       "409  409  409  403  403  403  401", {"text": "路灯不亮"}),
     E("repeats (重复件)",             "POST", "/api/v1/repeats/",                                        "200  200  200  403  403  403  401", {"text": "路灯不亮"}),
