@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -52,12 +53,18 @@ class Table:
     rows: Iterable[Sequence]
 
 
+# Control characters a spreadsheet cannot hold (XML 1.0 forbids them; tab, newline and return stay).
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def safe_cell(value):
-    """A cell value as a spreadsheet should show it: text that could be read as a formula is quoted."""
+    """A cell value as a spreadsheet should show it: control characters dropped, text that could be read as a formula quoted."""
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
+    if isinstance(value, str):
+        value = _CONTROL_CHARACTERS.sub("", value)
+        if value.startswith(_FORMULA_STARTS):
+            return "'" + value
     return value
 
 

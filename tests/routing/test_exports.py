@@ -67,6 +67,20 @@ def test_a_department_exports_only_its_own_tickets(api, new_ticket, cast, depart
 
 
 @pytest.mark.django_db
+def test_control_characters_in_a_citizen_text_do_not_break_the_workbook(api, new_ticket):
+    # given: a message pasted from somewhere with control characters (a spreadsheet cannot hold them)
+    ticket = new_ticket(title="路灯\x01不亮\x0b", address="中山路\x1f1号\t东门")
+
+    # when
+    response = api("dispatcher").get(TICKETS, {"format": "xlsx"})
+
+    # then: the workbook is written, the text is kept without those characters
+    assert response.status_code == 200
+    row = next(row for row in _xlsx(response)[1:] if row[0] == ticket.number)
+    assert (row[9], row[10]) == ("路灯不亮", "中山路1号\t东门")
+
+
+@pytest.mark.django_db
 def test_the_kpi_report_exports_per_department_as_xlsx(api, new_ticket, cast, departments):
     # given: two tickets dispatched to the city management bureau, one accepted
     for n in range(2):
