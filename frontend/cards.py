@@ -66,7 +66,7 @@ def build(tickets, user: User, *, with_timeline: bool = False, only: set[str] | 
                 ticket=ticket,
                 forms=actionforms.forms_for(ticket, user, only=only, departments=departments, units=units),
                 contact=contact_for(ticket, user),
-                timeline=timeline.rows(visible_events(ticket, user, events[ticket.pk])) if with_timeline else [],
+                timeline=timeline.rows(visible_events(ticket, user, events[ticket.pk]), user) if with_timeline else [],
             )
         )
     return cards

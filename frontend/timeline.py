@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext_lazy as _
 
 from routing.models import TicketEvent
+from routing.phones import text_for
 from routing.roles import Role
 from routing.states import Satisfaction, State
 
@@ -65,13 +66,17 @@ def _value(key: str, value) -> str:
     return str(value)
 
 
-def rows(events: Iterable[TicketEvent]) -> list[Row]:
-    """Label every event; the details are plain strings, escaped by the template like everything else."""
+def rows(events: Iterable[TicketEvent], viewer=None) -> list[Row]:
+    """Label every event; the details are plain strings, escaped by the template like everything else.
+
+    What citizens wrote (a chat transcript, a voicemail's transcription, notes) is shown with its phone
+    numbers masked to anyone who does not see the citizen's contact (``routing.phones.text_for``).
+    """
     states = dict(State.choices)
     result = []
     for event in events:
         data = event.data if isinstance(event.data, dict) else {}
-        details = [(str(label), _value(key, data[key])) for key, label in DETAIL_LABELS.items() if key in data]
+        details = [(str(label), text_for(viewer, _value(key, data[key]))) for key, label in DETAIL_LABELS.items() if key in data]
         actor = event.actor.get_username() if event.actor_id else str(ROLE_LABELS.get(event.actor_role, event.actor_role))
         result.append(
             Row(

@@ -70,7 +70,7 @@ def ticket_detail(request, number: str):
         ticket=ticket,
         forms=cards.actionforms.forms_for(ticket, request.user),
         contact=cards.contact_for(ticket, request.user),
-        timeline=timeline.rows(events),
+        timeline=timeline.rows(events, request.user),
     )
     context = {
         "card": card,

@@ -77,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "hotline.limits.RequestSizeLimitMiddleware",  # oversize bodies refused before anything parses them
+    "hotline.input.MalformedInputMiddleware",  # NUL characters, too many fields: 400 before any view or query
     "django.middleware.security.SecurityMiddleware",
     "hotline.security.SecurityHeadersMiddleware",  # CSP with nonces, Permissions-Policy, no-store when signed in
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -259,6 +260,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON without recursion bombs or NUL characters (hotline.input); forms are checked by its middleware.
+    "DEFAULT_PARSER_CLASSES": ["hotline.input.JSONParser", "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

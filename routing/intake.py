@@ -119,15 +119,22 @@ def find_or_create_citizen(*, phone: str, name: str) -> Citizen | None:
     digest = phone_digest(phone)
     citizen = Citizen.objects.filter(phone_digest=digest).first()
     if citizen is None:
-        try:
-            with transaction.atomic():
-                citizen = Citizen.objects.create(phone=phone, phone_digest=digest, name=name)
-        except IntegrityError:  # created by a concurrent registration
-            citizen = Citizen.objects.get(phone_digest=digest)
+        citizen = insert_citizen(phone=phone, digest=digest, name=name)
     elif name and not citizen.name:
         citizen.name = name
         citizen.save(update_fields=["name"])
     return citizen
+
+
+def insert_citizen(*, phone: str, digest: str, name: str) -> Citizen:
+    """Insert the citizen unless a concurrent registration just did; either way, the row.
+
+    ``INSERT … ON CONFLICT DO NOTHING``: the loser of a race gets no unique-key
+    error, so PostgreSQL never writes the failed statement, with the citizen's
+    name and phone in it, to its log.
+    """
+    Citizen.objects.bulk_create([Citizen(phone=phone, phone_digest=digest, name=name)], ignore_conflicts=True)
+    return Citizen.objects.get(phone_digest=digest)
 
 
 def find_by_channel_ref(channel: str, channel_ref: str) -> Ticket | None:

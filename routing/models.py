@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 
 from django.conf import settings
@@ -15,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField
 
 from routing.machine import TicketMachine
+from routing.phones import mask_phone, normalize_phone, phone_digest  # noqa: F401 (the models' API since before routing.phones)
 from routing.roles import Role
 from routing.states import Channel, Satisfaction, State, TicketType, Urgency
 
@@ -111,30 +110,6 @@ class Department(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-def normalize_phone(raw: str) -> str:
-    """Digits only, without a +86 / 0086 country prefix; '' when nothing is left."""
-    digits = re.sub(r"\D", "", raw or "")
-    if digits.startswith("0086"):
-        digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
-        digits = digits[2:]
-    return digits
-
-
-def phone_digest(phone: str) -> str:
-    """A keyed hash of a normalized phone: lookups by number without the number in queries or logs."""
-    key = settings.SECRET_KEY.encode()
-    return hmac.new(key, b"phone:" + normalize_phone(phone).encode(), hashlib.sha256).hexdigest()
-
-
-def mask_phone(phone: str) -> str:
-    if not phone:
-        return ""
-    if len(phone) <= 4:
-        return "*" * len(phone)
-    return phone[:3] + "*" * max(len(phone) - 7, 1) + phone[-4:]
 
 
 def mask_name(name: str) -> str:

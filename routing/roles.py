@@ -24,6 +24,11 @@ class Role(models.TextChoices):
 HOTLINE_ROLES = frozenset({Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR})
 
 
+def sees_contact(user) -> bool:
+    """Hotline roles see the citizen's contact; department staff see it masked (a reveal is logged)."""
+    return getattr(user, "role", "") in HOTLINE_ROLES
+
+
 @dataclass(frozen=True)
 class Actor:
     """The one who performs an action: a staff user, a citizen, or the system."""

@@ -9,7 +9,8 @@ from rest_framework import serializers
 
 from routing import selectors
 from routing.models import Area, Category, Department, Ticket, TicketEvent, mask_name, mask_phone
-from routing.roles import HOTLINE_ROLES, Role
+from routing.phones import text_for
+from routing.roles import Role, sees_contact
 from routing.states import Channel, Satisfaction, TicketType, Urgency
 
 
@@ -34,11 +35,6 @@ class AreaSerializer(serializers.ModelSerializer):
 class DepartmentRefField(serializers.Field):
     def to_representation(self, value):
         return {"id": value.pk, "code": value.code, "name": value.name} if value else None
-
-
-def sees_contact(user) -> bool:
-    """Hotline roles see the citizen's contact; department staff see it masked (a reveal is logged)."""
-    return getattr(user, "role", "") in HOTLINE_ROLES
 
 
 class TicketSerializer(serializers.ModelSerializer):
@@ -73,6 +69,15 @@ class TicketSerializer(serializers.ModelSerializer):
     def _viewer(self):
         request = self.context.get("request")
         return getattr(request, "user", None)
+
+    def to_representation(self, ticket):
+        data = super().to_representation(ticket)
+        viewer = self._viewer()
+        if not sees_contact(viewer):  # a phone the citizen wrote into the text is masked like the contact
+            for name in ("title", "description"):
+                if data.get(name):
+                    data[name] = text_for(viewer, data[name])
+        return data
 
     def get_category(self, ticket):
         return {"id": ticket.category.pk, "name": ticket.category.name, "path": ticket.category.path} if ticket.category_id else None
@@ -139,6 +144,14 @@ class TicketEventSerializer(serializers.ModelSerializer):
 
     def get_actor(self, event):
         return event.actor.get_username() if event.actor_id else event.actor_role
+
+    def to_representation(self, event):
+        data = super().to_representation(event)
+        request = self.context.get("request")
+        viewer = getattr(request, "user", None)
+        if isinstance(data.get("data"), dict) and not sees_contact(viewer):  # a transcript, a note: phones masked
+            data["data"] = {key: text_for(viewer, value) if isinstance(value, str) else value for key, value in data["data"].items()}
+        return data
 
 
 # --- input --------------------------------------------------------------------
@@ -299,12 +312,16 @@ class _MomentOrDay(serializers.CharField):
         try:
             day = parse_date(text)
             if day is not None:
+                if not (_FIRST_DAY <= day <= _LAST_DAY):
+                    raise serializers.ValidationError(_("日期须在 2000-01-01 至 2099-12-31 之间"))
                 return dt.datetime.combine(day, dt.time.max if self.end_of_day else dt.time.min, tzinfo=timezone.get_default_timezone())
             moment = parse_datetime(text)
         except (ValueError, OverflowError):
             moment = None
         if moment is None:
             raise serializers.ValidationError(_("须为日期（YYYY-MM-DD）或 ISO 时间"))
+        if not (_FIRST_DAY <= moment.date() <= _LAST_DAY):
+            raise serializers.ValidationError(_("日期须在 2000-01-01 至 2099-12-31 之间"))
         return timezone.make_aware(moment) if timezone.is_naive(moment) else moment
 
 

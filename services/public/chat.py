@@ -54,15 +54,15 @@ def clean_text(text) -> str:
     return text
 
 
-def start_session(*, name: str = "", phone: str = "") -> ChatSession:
-    """A citizen opens a chat; name and phone are optional."""
+def start_session(*, name: str = "", phone: str = "", confidential: bool = False) -> ChatSession:
+    """A citizen opens a chat; name and phone are optional; ``confidential``: the citizen asks 要求保密."""
     name = (name or "").strip()
     if len(name) > 100:
         raise InvalidInput(_("姓名最多 100 字"), details={"name": [_("姓名过长")]})
     digits = normalize_phone(phone)
     if phone and not 5 <= len(digits) <= 15:
         raise InvalidInput(_("电话号码格式不正确"), details={"phone": [_("电话号码格式不正确")]})
-    return ChatSession.objects.create(citizen_name=name, citizen_phone=digits)
+    return ChatSession.objects.create(citizen_name=name, citizen_phone=digits, confidential=bool(confidential))
 
 
 def session_by_token(token: str) -> ChatSession | None:
@@ -120,6 +120,7 @@ def _register(session: ChatSession, *, description: str, by, type: str = TicketT
             category=category,
             citizen_name=session.citizen_name,
             citizen_phone=session.citizen_phone,
+            confidential=session.confidential,
         ),
         by=by,
     )

@@ -22,12 +22,16 @@ def chat_page(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def chat_start(request: HttpRequest) -> JsonResponse:
-    """POST /chat/start/ (name, phone optional) → 201 {"token", "ws_url"}: the citizen's credential for the chat."""
+    """POST /chat/start/ (name, phone, confidential optional) → 201 {"token", "ws_url"}: the citizen's credential for the chat."""
     verdict = ratelimit.hit("chat.start.ip", ratelimit.client_ip(request))
     if not verdict.allowed:
         return rate_limited_json(retry_after=verdict.retry_after)
     try:
-        session = chat.start_session(name=request.POST.get("name", ""), phone=request.POST.get("phone", ""))
+        session = chat.start_session(
+            name=request.POST.get("name", ""),
+            phone=request.POST.get("phone", ""),
+            confidential=request.POST.get("confidential", "").lower() in ("1", "true", "on", "yes"),
+        )
     except DomainError as exc:
         return JsonResponse(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
     return JsonResponse({"token": session.token, "ws_url": f"/ws/chat/{session.token}/"}, status=201)

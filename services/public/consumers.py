@@ -18,7 +18,6 @@ processes. Frames the server sends (``type``):
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -26,6 +25,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from hotline import input as bad_input
 from routing.errors import DomainError, NotAllowed
 from services.public import chat, chat_auth
 from services.public.models import ChatMessage, ChatSession
@@ -70,6 +70,15 @@ def _waiting() -> list[dict]:
     return [session_summary(s) for s in chat.waiting_sessions()]
 
 
+
+def parse_frame(text: str) -> dict | None:
+    """A client's frame as a JSON object; None when it is not one (bad, too deep, NUL characters)."""
+    try:
+        content = bad_input.loads(text)
+    except ValueError:
+        return None
+    return content if isinstance(content, dict) else None
+
 class ChatEventsMixin:
     """Channel-layer events of a chat group, turned into frames for this socket."""
 
@@ -83,12 +92,8 @@ class ChatEventsMixin:
         if len(text_data) > MAX_FRAME_CHARS:
             await self.send_error("too_long", _("消息过长"))
             return
-        try:
-            content = json.loads(text_data)
-        except ValueError:
-            await self.send_error("invalid_frame", _("消息格式不正确"))
-            return
-        if not isinstance(content, dict):
+        content = parse_frame(text_data)
+        if content is None:
             await self.send_error("invalid_frame", _("消息格式不正确"))
             return
         await self.receive_json(content)

@@ -33,6 +33,9 @@ class ChatSession(models.Model):
     token = models.CharField(max_length=64, unique=True, default=new_chat_token, editable=False)
     citizen_name = models.CharField(_("姓名"), max_length=100, blank=True)
     citizen_phone = models.CharField(_("电话"), max_length=32, blank=True)
+    confidential = models.BooleanField(
+        _("要求保密"), default=False, help_text=_("The citizen asked that the departments not see their name and phone.")
+    )
     ticket = models.ForeignKey(
         "routing.Ticket", verbose_name=_("工单"), null=True, blank=True, on_delete=models.PROTECT, related_name="chat_sessions"
     )

@@ -57,16 +57,27 @@ def peek(scope: str, ident: str) -> Verdict:
     return Verdict(allowed=used < count, retry_after=start + seconds - int(time.time()))
 
 
-def hit(scope: str, ident: str) -> Verdict:
-    """Count one use of ``scope`` by ``ident``; not allowed once the window's count is exceeded."""
+def hit(scope: str, ident: str, *, once: str | None = None) -> Verdict:
+    """Count one use of ``scope`` by ``ident``; not allowed once the window's count is exceeded.
+
+    ``once`` names the attempt (a web form's token): its repeats within the window
+    (a double click, a reload, a retry after an error) are counted only the first time.
+    """
     count, seconds, start = _window(scope)
     key = _key(scope, ident, start)
+    once_key = _key(scope + ".once", f"{ident}\n{once}", start) if once is not None else None
+    if once_key is not None and not cache.add(once_key, 0, timeout=seconds + 5):
+        # A repeat: judged as its first time was (0 while that first time is still being counted).
+        used = cache.get(once_key) or cache.get(key, 0)
+        return Verdict(allowed=used <= count, retry_after=start + seconds - int(time.time()))
     cache.add(key, 0, timeout=seconds + 5)
     try:
         used = cache.incr(key)
     except ValueError:  # expired between add() and incr()
         cache.add(key, 1, timeout=seconds + 5)
         used = 1
+    if once_key is not None:
+        cache.set(once_key, used, timeout=seconds + 5)
     return Verdict(allowed=used <= count, retry_after=start + seconds - int(time.time()))
 
 

@@ -105,7 +105,7 @@ def _report(request: HttpRequest) -> HttpResponse:
         return _render_form(request, form, status=400, file_errors=file_errors)
 
     data = form.cleaned_data
-    verdict = ratelimit.hit("report.phone", phone_digest(data["phone"]))
+    verdict = ratelimit.hit("report.phone", phone_digest(data["phone"]), once=token_value)
     if not verdict.allowed:
         return rate_limited(request, retry_after=verdict.retry_after)
 

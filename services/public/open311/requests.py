@@ -364,6 +364,8 @@ def _datetime(raw: str, name: str) -> dt.datetime:
             value = dt.datetime.combine(day, dt.time.min)
     except ValueError:
         raise Open311Error(400, _("%(name)s 须为 W3C 日期时间，如 2026-01-31T08:00:00+08:00") % {"name": name}) from None
+    if not 2000 <= value.year <= 2099:  # and the 90-day window around it cannot overflow
+        raise Open311Error(400, _("%(name)s 须在 2000 年至 2099 年之间") % {"name": name})
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
     return value

@@ -379,3 +379,42 @@ def test_the_agent_panel_partial_renders_on_its_own():
     html = render_to_string("public/partials/agent_chat.html")
     assert 'id="agent-chat"' in html and "public/agent_chat.js" in html
     assert '<option value="complaint">投诉</option>' in html
+
+
+def test_a_phone_typed_in_the_chat_is_masked_for_the_department_and_the_chat_can_ask_for_confidentiality(cast):
+    """Issue 15 item 7: the transcript and the description showed the number a citizen typed to department staff."""
+    from rest_framework.test import APIClient
+
+    from routing import actions
+
+    token = start_chat(name="李先生", phone="13800138000", confidential="1")
+
+    async def body():
+        citizen = await connected(citizen_socket(token))
+        await expect(citizen, "history")
+        await citizen.send_json_to({"type": "message", "text": "路灯不亮，打我另一个手机 13912345678 或座机 87654321"})
+        await expect(citizen, "ticket")
+        await citizen.send_json_to({"type": "end"})
+        await expect(citizen, "closed")
+        await citizen.disconnect()
+
+    run(body)
+    ticket = Ticket.objects.get()
+    assert ticket.confidential  # the chat's 要求保密 reached the ticket
+    ticket = actions.dispatch_ticket(ticket, department=cast["dept"].department, by=cast["dispatcher"])
+
+    def seen_by(user) -> str:
+        api = APIClient()
+        api.force_authenticate(user)
+        detail = api.get(f"/api/v1/tickets/{ticket.number}/").json()
+        events = api.get(f"/api/v1/tickets/{ticket.number}/events/").json()
+        page = Client()
+        page.force_login(user)
+        html = page.get(f"/tickets/{ticket.number}/").content.decode()
+        return json.dumps([detail, events], ensure_ascii=False) + html
+
+    department, dispatcher = seen_by(cast["dept"]), seen_by(cast["dispatcher"])
+    for secret in ("13912345678", "87654321", "13800138000", "李先生"):
+        assert secret not in department, secret
+    assert "139****5678" in department and "******21" in department
+    assert "13912345678" in dispatcher and "87654321" in dispatcher  # the hotline reads what the citizen wrote

@@ -255,6 +255,36 @@ def test_reports_are_rate_limited_per_phone(client, settings):
     assert post(client, payload(form_page(client)[0], phone="13900139000")).status_code == 200
 
 
+def test_the_per_phone_limit_reads_full_width_digits_as_the_same_phone(client, settings):
+    # given: a limit of two an hour; the citizen's IME types full-width digits the second time
+    settings.PUBLIC_RATE_LIMITS = {"report.phone": (2, 3600)}
+    assert post(client, payload(form_page(client)[0], phone="13900139001")).status_code == 200
+    assert post(client, payload(form_page(client)[0], phone="１３９００１３９００１")).status_code == 200
+
+    # when: the third report for that phone, in ASCII again
+    response = post(client, payload(form_page(client)[0], phone="139 0013 9001"))
+
+    # then: refused, and both tickets belong to one citizen
+    assert response.status_code == 429
+    assert Ticket.objects.count() == 2 and len({t.citizen_id for t in Ticket.objects.all()}) == 1
+
+
+def test_the_per_phone_limit_counts_one_form_once_however_often_it_is_sent(settings, db):
+    from routing.models import phone_digest
+    from services.public import ratelimit
+
+    settings.PUBLIC_RATE_LIMITS = {"report.phone": (2, 3600)}
+    phone = phone_digest("13900139002")
+    # one form sent three times (a double click, a reload), then a second form: two attempts, both allowed
+    assert [ratelimit.hit("report.phone", phone, once="form-a").allowed for _ in range(3)] == [True, True, True]
+    assert ratelimit.hit("report.phone", phone, once="form-b").allowed
+    # a third form is over the limit; the second one, sent again, is still judged as it was
+    assert not ratelimit.hit("report.phone", phone, once="form-c").allowed
+    assert ratelimit.hit("report.phone", phone, once="form-b").allowed
+    # without a form token every hit counts
+    assert not ratelimit.hit("report.phone", phone).allowed
+
+
 def test_reports_are_rate_limited_per_address(client, settings):
     settings.PUBLIC_RATE_LIMITS = {"report.ip": (2, 3600)}
     phones = ["13900000001", "13900000002", "13900000003"]
