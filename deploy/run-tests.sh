@@ -36,17 +36,25 @@ fi
 
 # --- 2. Browser and front-end packages ----------------------------------------
 # chromium drives the browser tests; a CJK font makes their screenshots readable;
-# gettext builds the English translations.
+# gettext builds the English translations; nginx fronts the production daphne in
+# tests/trust/test_proxy.py (Debian's package is installed without starting its service).
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 fc-list 2>/dev/null | grep -qi "wenquanyi\|noto sans cjk" || missing+=(fonts-wqy-microhei)
 command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         say "installing Debian packages: ${missing[*]}"
         mkdir -p var/log
+        # policy-rc.d 101: packages with a service (nginx) are installed, not started on port 80.
+        policy=""
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && policy=/usr/sbin/policy-rc.d
+        fi
         { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >var/log/apt-test-deps.log 2>&1 ||
-            { tail -20 var/log/apt-test-deps.log >&2; die "apt-get install ${missing[*]} failed (read var/log/apt-test-deps.log)"; }
+            { [ -z "$policy" ] || rm -f "$policy"; tail -20 var/log/apt-test-deps.log >&2; die "apt-get install ${missing[*]} failed (read var/log/apt-test-deps.log)"; }
+        [ -z "$policy" ] || rm -f "$policy"
     else
         die "missing for the tests: ${missing[*]}; install them: sudo apt-get install -y ${missing[*]}"
     fi

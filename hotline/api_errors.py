@@ -53,3 +53,15 @@ def _first_message(details) -> str:
     if isinstance(details, list) and details:
         return _first_message(details[0])
     return str(details)
+
+
+def not_found(request, exception=None):
+    """``handler404``: an address under /api/ that no route matches answers in the API's shape, not a page."""
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+        from django.utils.translation import gettext as _
+
+        return JsonResponse(error_body("not_found", _("没有这个接口地址")), status=404, json_dumps_params={"ensure_ascii": False})
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

@@ -262,10 +262,13 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # JSON without recursion bombs or NUL characters (hotline.input); forms are checked by its middleware.
     "DEFAULT_PARSER_CLASSES": ["hotline.input.JSONParser", "rest_framework.parsers.FormParser", "rest_framework.parsers.MultiPartParser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "hotline.pagination.Pages",
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "hotline.api_errors.exception_handler",
+    # Throttles count REMOTE_ADDR only: daphne has already taken it from the X-Forwarded-For that nginx
+    # sets (deploy/nginx.conf); with DRF's default (None) a client-written header would be the identity.
+    "NUM_PROXIES": 0,
     # ``?format=`` is the exports' file format (csv, xlsx), not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -278,6 +281,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Every operation documents the API's error shape and the statuses its common layers answer.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "hotline.api_schema.add_error_responses"],
 }
 
 OPEN311_JURISDICTION_ID = env.get("OPEN311_JURISDICTION_ID", "shifan.gov.cn")
@@ -295,7 +300,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": sys.stderr}},
+    # No phone in a query string, no chat token in a path, in any line (hotline/logs.py).
+    "filters": {"redact": {"()": "hotline.logs.RedactFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": sys.stderr, "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "elasticsearch": {"level": "WARNING"},

@@ -16,3 +16,5 @@ urlpatterns = [
     path("", include("services.urls")),
     path("", include("frontend.urls")),
 ]
+
+handler404 = "hotline.api_errors.not_found"

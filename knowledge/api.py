@@ -8,6 +8,7 @@ a 503 with a clear message, never a 500.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hotline.api_errors import error_body
+from hotline.fields import Text, phone_validator
 from knowledge import search, suggestions
 from knowledge.errors import InvalidInput, KnowledgeError, SearchUnavailable
 from knowledge.models import Article
@@ -61,23 +63,23 @@ def _existing(model, pk: int | None, field: str):
 
 
 class SearchParams(serializers.Serializer):
-    q = serializers.CharField(required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH, default="")
+    q = Text(required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH, default="")
     category = serializers.IntegerField(required=False, min_value=1)
     department = serializers.IntegerField(required=False, min_value=1)
     include_expired = serializers.BooleanField(required=False, default=False)
     page = serializers.IntegerField(required=False, min_value=1, default=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=10)
-    cursor = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    cursor = Text(required=False, allow_blank=True, max_length=500, default="")
 
 
 ARTICLE_HITS = inline_serializer(
     "ArticleHit",
     many=True,
     fields={
-        "id": serializers.IntegerField(), "slug": serializers.CharField(), "title": serializers.CharField(),
-        "highlight": serializers.CharField(help_text="HTML-escaped snippet; matches in <em>"),
-        "category": serializers.CharField(), "category_id": serializers.IntegerField(),
-        "department": serializers.CharField(), "department_id": serializers.IntegerField(),
+        "id": serializers.IntegerField(), "slug": Text(), "title": Text(),
+        "highlight": Text(help_text="HTML-escaped snippet; matches in <em>"),
+        "category": Text(), "category_id": serializers.IntegerField(),
+        "department": Text(), "department_id": serializers.IntegerField(),
         "valid_from": serializers.DateField(allow_null=True), "valid_until": serializers.DateField(allow_null=True),
         "version": serializers.IntegerField(), "stale": serializers.BooleanField(), "score": serializers.FloatField(),
     },
@@ -86,10 +88,10 @@ TICKET_HITS = inline_serializer(
     "TicketHit",
     many=True,
     fields={
-        "id": serializers.IntegerField(), "number": serializers.CharField(), "title": serializers.CharField(),
-        "highlight": serializers.CharField(), "state": serializers.CharField(), "resolved": serializers.BooleanField(),
-        "answer": serializers.CharField(), "category": serializers.CharField(), "department": serializers.CharField(),
-        "address": serializers.CharField(), "registered_at": serializers.DateTimeField(allow_null=True),
+        "id": serializers.IntegerField(), "number": Text(), "title": Text(),
+        "highlight": Text(), "state": Text(), "resolved": serializers.BooleanField(),
+        "answer": Text(), "category": Text(), "department": Text(),
+        "address": Text(), "registered_at": serializers.DateTimeField(allow_null=True),
         "score": serializers.FloatField(),
     },
 )  # fmt: skip
@@ -102,7 +104,7 @@ class ArticleSearchView(KnowledgeAPIView):
         parameters=[SearchParams],
         responses=inline_serializer(
             "ArticleSearchResult",
-            {"count": serializers.IntegerField(), "page": serializers.IntegerField(), "next_cursor": serializers.CharField(allow_null=True), "results": ARTICLE_HITS},
+            {"count": serializers.IntegerField(), "page": serializers.IntegerField(), "next_cursor": Text(allow_null=True), "results": ARTICLE_HITS},
         ),
     )
     def get(self, request):
@@ -129,9 +131,13 @@ class ArticleSearchView(KnowledgeAPIView):
 
 
 class SuggestBody(serializers.Serializer):
-    text = serializers.CharField(allow_blank=True, max_length=suggestions.MAX_TEXT, trim_whitespace=True)
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=32, default="")
-    ticket = serializers.CharField(required=False, allow_blank=True, max_length=20, default="", help_text="number of the ticket being written, left out of the answer")
+    text = Text(allow_blank=True, max_length=suggestions.MAX_TEXT, trim_whitespace=True)
+    phone = Text(required=False, allow_blank=True, max_length=32, default="", validators=[phone_validator()])
+    ticket = Text(required=False, allow_blank=True, max_length=20, default="", help_text="number of the ticket being written, left out of the answer")
+
+
+# The same component, not required: only for the hotline roles, when a phone is given.
+CALLER_TICKETS = type(TICKET_HITS.child)(many=True, required=False)
 
 
 class SuggestView(KnowledgeAPIView):
@@ -141,7 +147,7 @@ class SuggestView(KnowledgeAPIView):
         request=SuggestBody,
         responses=inline_serializer(
             "Suggestions",
-            {"articles": ARTICLE_HITS, "similar_tickets": TICKET_HITS, "caller_tickets": TICKET_HITS},
+            {"articles": ARTICLE_HITS, "similar_tickets": TICKET_HITS, "caller_tickets": CALLER_TICKETS},
         ),
     )
     def post(self, request):
@@ -150,14 +156,14 @@ class SuggestView(KnowledgeAPIView):
 
 
 class TicketSearchParams(serializers.Serializer):
-    q = serializers.CharField(required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH, default="")
-    number = serializers.CharField(required=False, allow_blank=True, max_length=20, default="")
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=32, default="")
-    address = serializers.CharField(required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH, default="")
+    q = Text(required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH, default="")
+    number = Text(required=False, allow_blank=True, max_length=20, default="", validators=[RegexValidator(TICKET_NUMBER.pattern, _("工单号格式为 YYYYMMDD-NNNNNN"))])
+    phone = Text(required=False, allow_blank=True, max_length=32, default="", validators=[phone_validator()])
+    address = Text(required=False, allow_blank=True, max_length=MAX_QUERY_LENGTH, default="")
     resolved = serializers.BooleanField(required=False, default=False)
     page = serializers.IntegerField(required=False, min_value=1, default=1)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=10)
-    cursor = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    cursor = Text(required=False, allow_blank=True, max_length=500, default="")
 
     def validate_number(self, value: str) -> str:
         if value and not TICKET_NUMBER.match(value):
@@ -174,7 +180,7 @@ class TicketSearchView(KnowledgeAPIView):
             "TicketSearchResult",
             {
                 "count": serializers.IntegerField(), "count_exact": serializers.BooleanField(help_text="false: at least count"),
-                "page": serializers.IntegerField(), "next_cursor": serializers.CharField(allow_null=True), "results": TICKET_HITS,
+                "page": serializers.IntegerField(), "next_cursor": Text(allow_null=True), "results": TICKET_HITS,
             },
         ),
     )
@@ -212,9 +218,9 @@ class ArticleDetailView(KnowledgeAPIView):
         responses=inline_serializer(
             "ArticleLive",
             {
-                "id": serializers.IntegerField(), "slug": serializers.CharField(), "title": serializers.CharField(),
-                "body_html": serializers.CharField(), "keywords": serializers.ListField(child=serializers.CharField()),
-                "category": serializers.CharField(), "department": serializers.CharField(),
+                "id": serializers.IntegerField(), "slug": Text(), "title": Text(),
+                "body_html": Text(), "keywords": serializers.ListField(child=Text()),
+                "category": Text(), "department": Text(),
                 "valid_from": serializers.DateField(allow_null=True), "valid_until": serializers.DateField(allow_null=True),
                 "version": serializers.IntegerField(), "published_at": serializers.DateTimeField(),
                 "reviewed_at": serializers.DateTimeField(allow_null=True), "stale": serializers.BooleanField(),

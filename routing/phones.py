@@ -26,6 +26,11 @@ import phonenumbers
 from django.conf import settings
 
 REGION = "CN"
+# What a typed phone number may look like, everywhere it is typed (web form, chat, API, tracking): 5–15
+# digits of any width, an optional leading + or (, at most two separators (space, dash, parentheses)
+# between digits. The API's schema publishes the same pattern.
+PHONE_PATTERN = r"^[+＋]?[(（]?[0-9０-９](?:[ \-－()（）]{0,2}[0-9０-９]){4,14}$"
+_PHONE = re.compile(PHONE_PATTERN)
 # A bare local number (7–8 digits, no area code) inside a text: libphonenumber does not call it valid
 # without its area code, but it is a phone all the same. Digits next to a dash or other digits are a
 # ticket number, a date or an amount's part, not this.
@@ -35,6 +40,11 @@ _BARE_LOCAL = re.compile(r"(?<![\d\-－/.])\d{7,8}(?![\d\-－/.])")
 def digits_of(raw: str | None) -> str:
     """The ASCII digits of ``raw``, whatever script they were typed in (full-width included)."""
     return phonenumbers.normalize_digits_only(raw or "")
+
+
+def is_phone(raw: str | None) -> bool:
+    """Whether ``raw`` is typed like a phone number (``PHONE_PATTERN``)."""
+    return bool(raw) and bool(_PHONE.match(raw.strip()))
 
 
 def normalize_phone(raw: str | None) -> str:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from hotline.fields import Text, phone_validator
 from routing import selectors
 from routing.models import Area, Category, Department, Ticket, TicketEvent, mask_name, mask_phone
 from routing.phones import text_for
@@ -32,6 +34,54 @@ class AreaSerializer(serializers.ModelSerializer):
         fields = ["id", "code", "name", "kind", "parent", "level", "path"]
 
 
+# --- the shapes of nested objects, for the OpenAPI schema (the API writes them as plain dicts) ---
+class DepartmentRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    code = Text()
+    name = Text()
+
+
+class CategoryRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = Text()
+    path = Text()
+
+
+class AreaRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = Text()
+    kind = Text()
+
+
+class RuleRef(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = Text()
+
+
+class TicketProposedCategory(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = Text()
+    path_names = serializers.ListField(child=Text())
+    score = serializers.FloatField(allow_null=True)
+    model = Text(allow_null=True)
+
+
+class CitizenContact(serializers.Serializer):
+    name = Text(allow_blank=True)
+    phone = Text(allow_blank=True)
+    anonymous = serializers.BooleanField()
+    masked = serializers.BooleanField()
+    confidential = serializers.BooleanField(required=False)
+
+
+class ReplyShape(serializers.Serializer):
+    founded = serializers.BooleanField(allow_null=True)
+    solved = serializers.BooleanField(allow_null=True)
+    text = Text(allow_blank=True)
+    basis = Text(allow_blank=True)
+
+
+@extend_schema_field(DepartmentRef(allow_null=True))
 class DepartmentRefField(serializers.Field):
     def to_representation(self, value):
         return {"id": value.pk, "code": value.code, "name": value.name} if value else None
@@ -48,11 +98,11 @@ class TicketSerializer(serializers.ModelSerializer):
     proposed_category = serializers.SerializerMethodField()
     proposal = serializers.SerializerMethodField()
     assisting = serializers.SerializerMethodField()
-    state_display = serializers.CharField(source="get_state_display", read_only=True)
+    state_display = Text(source="get_state_display", read_only=True)
     overdue = serializers.BooleanField(source="is_overdue", read_only=True)
     due_soon = serializers.BooleanField(source="is_due_soon", read_only=True)
     reply = serializers.SerializerMethodField()
-    merged_into = serializers.SlugRelatedField(slug_field="number", read_only=True)
+    merged_into = serializers.SlugRelatedField(slug_field="number", read_only=True, allow_null=True)
 
     class Meta:
         model = Ticket
@@ -79,15 +129,19 @@ class TicketSerializer(serializers.ModelSerializer):
                     data[name] = text_for(viewer, data[name])
         return data
 
+    @extend_schema_field(CategoryRef(allow_null=True))
     def get_category(self, ticket):
         return {"id": ticket.category.pk, "name": ticket.category.name, "path": ticket.category.path} if ticket.category_id else None
 
+    @extend_schema_field(AreaRef(allow_null=True))
     def get_area(self, ticket):
         return {"id": ticket.area.pk, "name": ticket.area.name, "kind": ticket.area.kind} if ticket.area_id else None
 
+    @extend_schema_field(RuleRef(allow_null=True))
     def get_proposed_rule(self, ticket):
         return {"id": ticket.proposed_rule.pk, "name": ticket.proposed_rule.name} if ticket.proposed_rule_id else None
 
+    @extend_schema_field(TicketProposedCategory(allow_null=True))
     def get_proposed_category(self, ticket):
         """The classifier's best category, as it was proposed at registration."""
         if not ticket.proposed_category_id:
@@ -98,18 +152,22 @@ class TicketSerializer(serializers.ModelSerializer):
             "score": ticket.proposal_score, "model": ticket.proposal_version,
         }  # fmt: skip
 
+    @extend_schema_field({"type": "object", "nullable": True, "additionalProperties": True})
     def get_proposal(self, ticket):
         """The whole proposal (top categories, type, area, life-safety cues, the words that weighed most), or null."""
         return ticket.proposal or None
 
+    @extend_schema_field(DepartmentRef(many=True))
     def get_assisting(self, ticket):
         return [{"id": d.pk, "code": d.code, "name": d.name} for d in ticket.assisting_departments.all()]
 
+    @extend_schema_field(ReplyShape(allow_null=True))
     def get_reply(self, ticket):
         if ticket.replied_at is None and not ticket.reply_text:
             return None
         return {"founded": ticket.reply_founded, "solved": ticket.reply_solved, "text": ticket.reply_text, "basis": ticket.reply_basis}
 
+    @extend_schema_field(CitizenContact())
     def get_citizen(self, ticket):
         citizen = ticket.citizen
         if citizen is None:
@@ -142,7 +200,7 @@ class TicketEventSerializer(serializers.ModelSerializer):
         model = TicketEvent
         fields = ["id", "kind", "from_state", "to_state", "actor", "actor_role", "department", "created_at", "data", "public"]
 
-    def get_actor(self, event):
+    def get_actor(self, event) -> str:
         return event.actor.get_username() if event.actor_id else event.actor_role
 
     def to_representation(self, event):
@@ -156,8 +214,8 @@ class TicketEventSerializer(serializers.ModelSerializer):
 
 # --- input --------------------------------------------------------------------
 class CitizenInput(serializers.Serializer):
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
-    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    name = Text(max_length=100, required=False, allow_blank=True, default="")
+    phone = Text(max_length=32, required=False, allow_blank=True, default="", validators=[phone_validator()])
     anonymous = serializers.BooleanField(required=False, default=False)
 
 
@@ -167,21 +225,21 @@ class TicketCreateInput(serializers.Serializer):
     category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.all(), required=False, allow_null=True)
     urgency = serializers.ChoiceField(choices=Urgency.choices, required=False, default=Urgency.NORMAL)
     life_safety = serializers.BooleanField(required=False, default=False)
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    description = serializers.CharField(max_length=8000)
-    address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    title = Text(max_length=200, required=False, allow_blank=True, default="")
+    description = Text(max_length=8000)
+    address = Text(max_length=300, required=False, allow_blank=True, default="")
     lat = serializers.DecimalField(max_digits=9, decimal_places=6, required=False, allow_null=True, min_value=-90, max_value=90)
     lng = serializers.DecimalField(max_digits=9, decimal_places=6, required=False, allow_null=True, min_value=-180, max_value=180)
     area = serializers.PrimaryKeyRelatedField(queryset=Area.objects.all(), required=False, allow_null=True)
     citizen = CitizenInput(required=False)
     confidential = serializers.BooleanField(required=False, default=False)
-    channel_ref = serializers.CharField(max_length=128, required=False, allow_blank=True, default="")
+    channel_ref = Text(max_length=128, required=False, allow_blank=True, default="")
 
 
 class ClassifyInput(serializers.Serializer):
-    text = serializers.CharField(max_length=8000)
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    text = Text(max_length=8000)
+    title = Text(max_length=200, required=False, allow_blank=True, default="")
+    address = Text(max_length=300, required=False, allow_blank=True, default="")
 
 
 _FIRST_DAY, _LAST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
@@ -190,10 +248,10 @@ _FIRST_DAY, _LAST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)
 class ReplyAssessInput(serializers.Serializer):
     """A reply to assess: against a ``ticket`` (its text, address and deadline), or a ``message``."""
 
-    reply = serializers.CharField(max_length=8000)
-    message = serializers.CharField(max_length=8000, required=False, allow_blank=True, default="")
-    ticket = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    basis = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    reply = Text(max_length=8000)
+    message = Text(max_length=8000, required=False, allow_blank=True, default="")
+    ticket = Text(max_length=32, required=False, allow_blank=True, default="")
+    basis = Text(max_length=4000, required=False, allow_blank=True, default="")
 
     def validate(self, attrs):
         if not attrs["ticket"] and not attrs["message"].strip():
@@ -203,14 +261,14 @@ class ReplyAssessInput(serializers.Serializer):
 
 class ReplyElementSerializer(serializers.Serializer):
     key = serializers.ChoiceField(choices=["finding", "action", "result", "basis", "contact", "date"])
-    label = serializers.CharField()
+    label = Text()
     found = serializers.BooleanField()
     span = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
 
 
 class ReplyFindingSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
+    code = Text()
+    message = Text()
     severity = serializers.ChoiceField(choices=["missing", "warning", "info"])
     spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
 
@@ -224,7 +282,7 @@ class ReplyAssessmentSerializer(serializers.Serializer):
     flagged = serializers.BooleanField()
     elements = ReplyElementSerializer(many=True)
     findings = ReplyFindingSerializer(many=True)
-    version = serializers.CharField()
+    version = Text()
 
 
 class PeriodQuery(serializers.Serializer):
@@ -234,8 +292,8 @@ class PeriodQuery(serializers.Serializer):
     to = serializers.DateField(required=False)
 
     def to_internal_value(self, data):
-        data = {**{k: v for k, v in data.items()}, "from_": data.get("from")}
-        data = {k: v for k, v in data.items() if v not in (None, "")}
+        data = {**{k: v for k, v in data.items() if k != "from"}, "from_": data.get("from")}
+        data = {k: v for k, v in data.items() if v is not None}  # an empty date is a bad date, not no date
         return super().to_internal_value(data)
 
     def validate(self, attrs):
@@ -249,8 +307,8 @@ class PeriodQuery(serializers.Serializer):
 
 
 class ReplyQualityDepartment(serializers.Serializer):
-    code = serializers.CharField()
-    name = serializers.CharField()
+    code = Text()
+    name = Text()
 
 
 class ReplyQualitySerializer(serializers.Serializer):
@@ -266,24 +324,24 @@ class ReplyQualitySerializer(serializers.Serializer):
 
 
 class RepeatsInput(serializers.Serializer):
-    text = serializers.CharField(max_length=8000)
-    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    phone = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
-    address = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    text = Text(max_length=8000)
+    title = Text(max_length=200, required=False, allow_blank=True, default="")
+    phone = Text(max_length=32, required=False, allow_blank=True, default="", validators=[phone_validator()])
+    address = Text(max_length=300, required=False, allow_blank=True, default="")
     area = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=2**31 - 1)
 
 
 class RepeatSerializer(serializers.Serializer):
     """One earlier ticket about the same problem (what an agent or dispatcher sees of it)."""
 
-    number = serializers.CharField(source="ticket.number")
-    external_id = serializers.CharField(source="ticket.external_id", allow_null=True)
-    title = serializers.CharField(source="ticket.title")
-    state = serializers.CharField(source="ticket.state")
-    state_display = serializers.CharField(source="ticket.get_state_display")
+    number = Text(source="ticket.number")
+    external_id = Text(source="ticket.external_id", allow_null=True)
+    title = Text(source="ticket.title")
+    state = Text(source="ticket.state")
+    state_display = Text(source="ticket.get_state_display")
     registered_at = serializers.DateTimeField(source="ticket.registered_at")
     days_ago = serializers.IntegerField()
-    department = serializers.CharField(source="ticket.department.name", default=None, allow_null=True)
+    department = Text(source="ticket.department.name", default=None, allow_null=True)
     score = serializers.FloatField()
     same_place = serializers.BooleanField()
 
@@ -331,8 +389,8 @@ class HotIssueQuery(serializers.Serializer):
     limit = serializers.IntegerField(required=False, min_value=1, max_value=100, default=20)
 
     def to_internal_value(self, data):
-        data = {**{k: v for k, v in data.items()}, "from_": data.get("from")}
-        data = {k: v for k, v in data.items() if v not in (None, "")}
+        data = {**{k: v for k, v in data.items() if k != "from"}, "from_": data.get("from")}
+        data = {k: v for k, v in data.items() if v is not None}  # an empty date is a bad date, not no date
         return super().to_internal_value(data)
 
     def validate(self, attrs):
@@ -343,13 +401,13 @@ class HotIssueQuery(serializers.Serializer):
 
 class HotIssueSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="issue.pk")
-    title = serializers.CharField(source="issue.title")
+    title = Text(source="issue.title")
     heat = serializers.FloatField()
     count = serializers.IntegerField()
     callers = serializers.IntegerField(source="issue.callers")
     endorsements = serializers.IntegerField(source="issue.endorsements")
-    place = serializers.CharField(source="issue.place")
-    keywords = serializers.ListField(source="issue.keywords", child=serializers.CharField())
+    place = Text(source="issue.place")
+    keywords = serializers.ListField(source="issue.keywords", child=Text())
     first_at = serializers.DateTimeField(source="issue.first_at")
     last_at = serializers.DateTimeField(source="issue.last_at")
     trend = serializers.SerializerMethodField()
@@ -364,20 +422,20 @@ class HotIssueSerializer(serializers.Serializer):
 
 class TokenInput(serializers.Serializer):
     # DRF's CharField refuses NUL bytes, which PostgreSQL cannot store or compare.
-    username = serializers.CharField(max_length=150, trim_whitespace=True)
-    password = serializers.CharField(max_length=256, trim_whitespace=False)
+    username = Text(max_length=150, trim_whitespace=True)
+    password = Text(max_length=256, trim_whitespace=False)
 
 
 class ReasonInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=4000)
+    reason = Text(max_length=4000)
 
 
 class OptionalReasonInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    reason = Text(max_length=4000, required=False, allow_blank=True, default="")
 
 
 class NoteInput(serializers.Serializer):
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    note = Text(max_length=2000, required=False, allow_blank=True, default="")
 
 
 class EmptyInput(serializers.Serializer):
@@ -385,7 +443,7 @@ class EmptyInput(serializers.Serializer):
 
 
 class ResolveInput(serializers.Serializer):
-    answer = serializers.CharField(max_length=4000)
+    answer = Text(max_length=4000)
 
 
 class DispatchInput(serializers.Serializer):
@@ -415,14 +473,14 @@ class SubDispatchInput(serializers.Serializer):
 
 class ExtensionInput(serializers.Serializer):
     days = serializers.IntegerField(min_value=1, max_value=10)
-    reason = serializers.CharField(max_length=4000)
+    reason = Text(max_length=4000)
 
 
 class ReplyInput(serializers.Serializer):
     founded = serializers.BooleanField()
     solved = serializers.BooleanField()
-    text = serializers.CharField(max_length=8000)
-    basis = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
+    text = Text(max_length=8000)
+    basis = Text(max_length=4000, required=False, allow_blank=True, default="")
 
 
 class CallbackInput(serializers.Serializer):
@@ -458,7 +516,7 @@ class MergeInput(serializers.Serializer):
 
 
 class RevealInput(serializers.Serializer):
-    reason = serializers.CharField(max_length=500)
+    reason = Text(max_length=500)
 
 
 class KpiQuery(PeriodQuery):
@@ -466,6 +524,17 @@ class KpiQuery(PeriodQuery):
 
 
 ROLE_NAMES = {r.value: r.label for r in Role}
+
+
+class TicketListQuery(serializers.Serializer):
+    """The ticket list's filters (``selectors.filtered_list``); the list and its export share them."""
+
+    state = Text(required=False, allow_blank=True, max_length=200, help_text="one state or several, comma-separated")
+    department = Text(required=False, allow_blank=True, max_length=64, help_text="a department's code or id")
+    category = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1, help_text="a category and everything under it")
+    overdue = serializers.BooleanField(required=False, help_text="true: running tickets past their deadline")
+    external_id = Text(required=False, allow_blank=True, max_length=64, help_text="the id on the platform it was imported from")
+    q = Text(required=False, allow_blank=True, max_length=200, help_text="in the number, title, description or address")
 
 
 class ExportFormat(serializers.Serializer):

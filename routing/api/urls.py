@@ -9,6 +9,10 @@ urlpatterns = [
     path("tickets/<str:number>/", views.TicketDetail.as_view(), name="api-ticket"),
     path("tickets/<str:number>/events/", views.TicketEvents.as_view(), name="api-ticket-events"),
     path("tickets/<str:number>/reveal/", views.TicketReveal.as_view(), name="api-ticket-reveal"),
+    *(
+        path(f"tickets/<str:number>/{name}/", view.as_view(), name=f"api-ticket-{name.replace('_', '-')}")
+        for name, view in views.transition_views.items()
+    ),
     path("tickets/<str:number>/<str:transition>/", views.TicketTransition.as_view(), name="api-ticket-transition"),
     path("queues/mine/", views.MyQueue.as_view(), name="api-queue-mine"),
     path("queues/mine/export/", views.QueueExport.as_view(), name="api-queue-export"),

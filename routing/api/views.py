@@ -45,7 +45,7 @@ class LoginThrottle(AnonRateThrottle):
 
 
 @extend_schema(
-    request=inline_serializer("TokenRequest", {"username": drf_serializers.CharField(), "password": drf_serializers.CharField()}),
+    request=s.TokenInput,
     responses={200: inline_serializer("TokenResponse", {"token": drf_serializers.CharField()})},
 )
 @api_view(["POST"])
@@ -73,21 +73,34 @@ def _ticket_for(request, number: str) -> Ticket:
     return get_object_or_404(selectors.with_related(selectors.visible_tickets(request.user)), number=number)
 
 
+# --- query parameters as the OpenAPI schema documents them (and the serializers enforce) -------------
+_DAY = {"type": "string", "format": "date", "pattern": r"^20[0-9]{2}-[0-9]{2}-[0-9]{2}$"}
+PERIOD_PARAMETERS = [
+    OpenApiParameter("from", _DAY, description="first local day, 2000-01-01 … 2099-12-31 (default: the period's start)"),
+    OpenApiParameter("to", _DAY, description="last local day, not before ``from``"),
+]
+BY_PARAMETER = OpenApiParameter("by", str, enum=["department", "category", "area", "day", ""], description="one row per …; empty: the totals only")
+LIST_PARAMETERS = [s.TicketListQuery]
+
+
+def _list_query(request) -> dict:
+    """The list's filters, validated (a typed filter of the wrong type is a 400, never ignored)."""
+    query = s.TicketListQuery(data=request.query_params.dict())  # a plain dict: an empty value is a value
+    query.is_valid(raise_exception=True)
+    return {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in query.validated_data.items()}
+
+
 class TicketListCreate(ListAPIView):
     permission_classes = [StaffOnly]
     serializer_class = s.TicketSerializer
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("state", str), OpenApiParameter("external_id", str), OpenApiParameter("department", str), OpenApiParameter("category", int),
-            OpenApiParameter("overdue", bool), OpenApiParameter("q", str),
-        ]
-    )  # fmt: skip
+    @extend_schema(parameters=LIST_PARAMETERS)
     def get(self, request, *args, **kwargs):
+        self.filters = _list_query(request)
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return selectors.filtered_list(self.request.user, self.request.query_params)
+        return selectors.filtered_list(self.request.user, getattr(self, "filters", {}))
 
     @extend_schema(request=s.TicketCreateInput, responses={201: s.TicketDetailSerializer, 200: s.TicketDetailSerializer})
     def post(self, request):
@@ -158,12 +171,19 @@ TRANSITIONS = {
 
 
 class TicketTransition(APIView):
-    """``POST /api/v1/tickets/{number}/{transition}/``: 200 with the ticket; 400 / 403 / 404 / 409 otherwise."""
+    """``POST /api/v1/tickets/{number}/{transition}/``: 200 with the ticket; 400 / 403 / 404 / 409 otherwise.
+
+    Each transition also has its own route (``transition_views``), so that the OpenAPI
+    schema documents its request body; this one answers the names that do not exist (404).
+    """
 
     permission_classes = [StaffOnly]
 
-    @extend_schema(request=None, responses=s.TicketDetailSerializer)
+    @extend_schema(exclude=True)
     def post(self, request, number: str, transition: str):
+        return self.run(request, number, transition)
+
+    def run(self, request, number: str, transition: str):
         if transition not in TRANSITIONS:
             raise NotFound(_("没有名为「%(name)s」的操作") % {"name": transition[:50]}, code="unknown_transition")
         ticket = _ticket_for(request, number)
@@ -173,6 +193,30 @@ class TicketTransition(APIView):
         call(ticket, data.validated_data, request.user)
         fresh = selectors.with_related(Ticket.objects.filter(pk=ticket.pk)).get()
         return Response(s.TicketDetailSerializer(fresh, context={"request": request}).data)
+
+
+def _transition_view(name: str, input_class) -> type[TicketTransition]:
+    @extend_schema(
+        operation_id=f"tickets_{name}",
+        summary=f"POST /api/v1/tickets/{{number}}/{name}/",
+        description=(TRANSITION_NOTES.get(name, "") + " 409 when the ticket's state or deadline does not allow it now; 403 for a role that may not.").strip(),
+        request=input_class,
+        responses={200: s.TicketDetailSerializer},
+    )
+    def post(self, request, number: str):
+        return self.run(request, number, name)
+
+    return type(f"Ticket_{name}", (TicketTransition,), {"post": post, "__doc__": f"The ``{name}`` transition of a ticket."})
+
+
+TRANSITION_NOTES = {
+    "dispatch": "派单: to a lead department, optionally with assisting ones and a corrected category.",
+    "accept": "签收 by the lead department.",
+    "reply": "答复 by the lead department; the dispatcher approves or rejects it.",
+    "callback": "回访: the citizen's verdict; unsatisfied reopens within the limit.",
+    "merge": "并单 into another visible ticket (``into`` is its number).",
+}
+transition_views = {name: _transition_view(name, input_class) for name, (input_class, _call) in TRANSITIONS.items()}
 
 
 class TicketReveal(APIView):
@@ -286,7 +330,7 @@ class HotIssues(APIView):
     permission_classes = [StaffOnly]
 
     @extend_schema(
-        parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str), OpenApiParameter("limit", int)],
+        parameters=[*PERIOD_PARAMETERS, OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 100})],
         responses={200: inline_serializer("HotIssues", {"results": s.HotIssueSerializer(many=True)})},
     )
     def get(self, request):
@@ -329,8 +373,8 @@ class ReplyQuality(APIView):
     permission_classes = [StaffOnly]
 
     @extend_schema(
-        parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str)],
-        responses={200: inline_serializer("ReplyQuality", {"from": drf_serializers.DateField(), "to": drf_serializers.DateField(), "results": s.ReplyQualitySerializer(many=True)})},
+        parameters=PERIOD_PARAMETERS,
+        responses={200: inline_serializer("ReplyQualityReport", {"from": drf_serializers.DateField(), "to": drf_serializers.DateField(), "results": s.ReplyQualitySerializer(many=True)})},
     )
     def get(self, request):
         if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
@@ -347,7 +391,21 @@ class Kpis(APIView):
 
     permission_classes = [StaffOnly]
 
-    @extend_schema(parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str), OpenApiParameter("by", str)])
+    @extend_schema(
+        parameters=[*PERIOD_PARAMETERS, BY_PARAMETER],
+        responses={
+            200: inline_serializer(
+                "KpiReport",
+                {
+                    "from": drf_serializers.DateField(), "to": drf_serializers.DateField(),
+                    "by": drf_serializers.CharField(allow_null=True, allow_blank=True),
+                    "definitions": drf_serializers.DictField(help_text="each KPI's name, numerator and denominator"),
+                    "totals": drf_serializers.DictField(help_text="each KPI: value, numerator, denominator"),
+                    "groups": drf_serializers.ListField(child=drf_serializers.DictField(), help_text="per department, category, area or day"),
+                },
+            )
+        },
+    )  # fmt: skip
     def get(self, request):
         if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
             raise NotAllowed(_("只有督办和派单人员可以查看考核指标"))
@@ -390,18 +448,12 @@ class TicketExport(APIView):
 
     permission_classes = [StaffOnly]
 
-    @extend_schema(
-        parameters=[
-            s.ExportFormat, OpenApiParameter("state", str), OpenApiParameter("external_id", str), OpenApiParameter("department", str),
-            OpenApiParameter("category", int), OpenApiParameter("overdue", bool), OpenApiParameter("q", str),
-        ],
-        responses=_FILE,
-    )  # fmt: skip
+    @extend_schema(parameters=[s.ExportFormat, *LIST_PARAMETERS], responses=_FILE)
     def get(self, request):
-        query = s.ExportFormat(data=request.query_params)
+        query = s.ExportFormat(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        filters = {k: request.query_params[k][:200] for k in ("state", "department", "category", "overdue", "external_id", "q") if request.query_params.get(k)}
-        table = exports.ticket_table(selectors.filtered_list(request.user, request.query_params))
+        filters = {key: value for key, value in _list_query(request).items() if value}
+        table = exports.ticket_table(selectors.filtered_list(request.user, filters))
         return _export(request, table, query.validated_data["format"], filters)
 
 
@@ -411,13 +463,11 @@ class KpiExport(APIView):
 
     permission_classes = [StaffOnly]
 
-    @extend_schema(
-        parameters=[OpenApiParameter("from", str), OpenApiParameter("to", str), OpenApiParameter("by", str), s.ExportFormat], responses=_FILE
-    )
+    @extend_schema(parameters=[*PERIOD_PARAMETERS, BY_PARAMETER, s.ExportFormat], responses=_FILE)
     def get(self, request):
         if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
             raise NotAllowed(_("只有督办和派单人员可以导出考核指标"))
-        query = s.KpiExportQuery(data=request.query_params)
+        query = s.KpiExportQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         v = query.validated_data
         report = kpis.compute(start=v.get("from_"), end=v.get("to"), by=v.get("by") or None)
@@ -433,7 +483,7 @@ class QueueExport(APIView):
 
     @extend_schema(parameters=[s.ExportFormat], responses=_FILE)
     def get(self, request):
-        query = s.ExportFormat(data=request.query_params)
+        query = s.ExportFormat(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         table = exports.ticket_table(selectors.queue_for(request.user), kind="queue", title=_("我的待办"))
         return _export(request, table, query.validated_data["format"], {})

@@ -10,6 +10,7 @@ from django.core import signing
 from django.utils.translation import gettext_lazy as _
 
 from routing.models import Category, normalize_phone
+from routing.phones import is_phone
 from routing.states import Satisfaction, TicketType
 
 MAX_DESCRIPTION = 4000
@@ -49,7 +50,7 @@ class PhoneField(forms.CharField):
     def clean(self, value):
         value = super().clean(value)
         digits = normalize_phone(value)
-        if value and not 5 <= len(digits) <= 15:
+        if value and not (is_phone(value) and 5 <= len(digits) <= 15):
             raise forms.ValidationError(_("电话号码格式不正确"), code="phone")
         return digits
 

@@ -15,6 +15,7 @@ from rest_framework.permissions import AllowAny
 
 from hotline.api_errors import error_body
 from routing.errors import DomainError
+from routing.phones import PHONE_PATTERN
 from services.public import ratelimit, tracking
 from services.public.forms import RatingForm, TrackForm, WithdrawForm
 from services.public.pages import rate_limited, rate_limited_json
@@ -106,8 +107,11 @@ def _act(request: HttpRequest, action: str) -> HttpResponse:
 @extend_schema(
     operation_id="public_track",
     summary="Track a ticket (citizens, no login)",
-    parameters=[OpenApiParameter("number", str, required=True), OpenApiParameter("phone", str, required=True)],
-    responses={200: OpenApiTypes.OBJECT, 400: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT, 429: OpenApiTypes.OBJECT},
+    parameters=[
+        OpenApiParameter("number", {"type": "string", "pattern": r"^[0-9]{8}-[0-9]{6}$"}, required=True, description="工单号 YYYYMMDD-NNNNNN"),
+        OpenApiParameter("phone", {"type": "string", "pattern": PHONE_PATTERN}, required=True, description="the phone the ticket was registered with"),
+    ],
+    responses={200: OpenApiTypes.OBJECT},
 )
 @api_view(["GET"])
 @authentication_classes([])

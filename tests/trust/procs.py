@@ -235,8 +235,30 @@ def start_daphne(env: dict, log: Path, *, application: str = "hotline.asgi:appli
     """One daphne process on a free port; returns it once it answers HTTP."""
     port = free_port()
     daphne = str(Path(PYTHON).parent / "daphne")
-    process = Process([daphne, "-b", "127.0.0.1", "-p", str(port), application], env=env, log=log)
+    return _answering(Process([daphne, "-b", "127.0.0.1", "-p", str(port), application], env=env, log=log), port, timeout=timeout), port
 
+
+UNIT = ROOT / "deploy" / "systemd" / "hotline-daphne@.service"
+
+
+def production_command(port: int) -> list[str]:
+    """The ExecStart of ``deploy/systemd/hotline-daphne@.service`` for instance ``port``, run from this checkout."""
+    import shlex
+
+    text = UNIT.read_text().replace("\\\n", " ")
+    [line] = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    args = shlex.split(line.removeprefix("ExecStart="))
+    assert args[0] == "/srv/hotline/.venv/bin/python", args
+    return [PYTHON, *(arg.replace("%i", str(port)) for arg in args[1:])]
+
+
+def start_production_daphne(env: dict, log: Path, *, timeout: float = 60) -> tuple[Process, int]:
+    """daphne started exactly as the production unit starts it (its arguments), on a free port."""
+    port = free_port()
+    return _answering(Process(production_command(port), env=env, log=log), port, timeout=timeout), port
+
+
+def _answering(process: Process, port: int, *, timeout: float) -> Process:
     def answers() -> bool:
         if not process.running():
             raise AssertionError(f"daphne exited:\n{process.output()}")
@@ -251,7 +273,7 @@ def start_daphne(env: dict, log: Path, *, application: str = "hotline.asgi:appli
     except Exception:
         process.stop()
         raise
-    return process, port
+    return process
 
 
 def temp_dir(prefix: str) -> Path:

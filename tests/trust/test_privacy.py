@@ -352,3 +352,38 @@ def test_export_reads_the_phone_from_stdin(world, monkeypatch):
     out = io.StringIO()
     call_command("export_citizen", "--phone", "-", stdout=out)
     assert json.loads(out.getvalue())["tickets"][0]["number"] == world.number
+
+
+# --- issue 15 item 11: the loser of a race for a new citizen --------------------------------------
+def _postgres_log():
+    from pathlib import Path
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's own log")
+    log = Path(__file__).resolve().parents[2] / "var" / "postgres" / "postgresql.log"
+    if not log.exists():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{log} is missing: the suite's PostgreSQL (deploy/postgres.sh) writes it")
+        pytest.skip(f"a PostgreSQL not started by deploy/postgres.sh ({log} is missing)")
+    return log
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_race_for_a_new_citizen_writes_no_personal_data_to_the_postgres_log():
+    from routing.intake import find_or_create_citizen, insert_citizen
+
+    # given: the citizen was just created by a concurrent registration
+    log = _postgres_log()
+    before = log.stat().st_size
+    phone, name = "13955550011", "欧阳竞态"
+    first = find_or_create_citizen(phone=phone, name=name)
+
+    # when: the other registration, which also found no one a moment ago, inserts too
+    second = insert_citizen(phone=phone, digest=phone_digest(phone), name=name)
+
+    # then: both have the one citizen, and the server logged no failed INSERT with the name and phone
+    assert first.pk == second.pk and Citizen.objects.filter(phone_digest=phone_digest(phone)).count() == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")  # the server has written whatever it would have written by now
+    written = log.read_bytes()[before:].decode("utf-8", "replace")
+    assert phone not in written and name not in written and "phone_digest" not in written, written[-2000:]
