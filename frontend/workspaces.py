@@ -30,6 +30,7 @@ from routing.states import Channel, State, TicketType, Urgency
 QUEUE_LIMIT = 100
 REPEATS_LIMIT = 30  # the first cards of the dispatch queue are checked for repeats
 CHAT_PANEL = "public/partials/agent_chat.html"
+MISSED_CALLS_PANEL = "telephony/partials/missed_calls.html"  # 漏接回拨, offered by the telephony room
 
 
 def _has_template(name: str) -> bool:
@@ -52,6 +53,7 @@ def console(request):
         "area_tree": reference.area_tree(),
         "form_token": uuid.uuid4().hex,
         "chat_panel": CHAT_PANEL if _has_template(CHAT_PANEL) else None,
+        "missed_calls_panel": MISSED_CALLS_PANEL if _has_template(MISSED_CALLS_PANEL) else None,
         "callbacks": _callback_cards(request.user),
     }
     return render(request, "frontend/console.html", context)

@@ -189,6 +189,9 @@ TWILIO_API_KEY_SID = env.get("TWILIO_API_KEY_SID")
 TWILIO_API_KEY_SECRET = env.get("TWILIO_API_KEY_SECRET")
 TWILIO_TWIML_APP_SID = env.get("TWILIO_TWIML_APP_SID")
 TWILIO_AGENT_TOKEN_TTL = env.integer("TWILIO_AGENT_TOKEN_TTL", 3600, minimum=60)
+# 漏接回拨: a call that ended unanswered is called back within this many minutes (the line runs 7×24,
+# so wall-clock minutes, not working days).
+MISSED_CALL_CALLBACK_MINUTES = env.integer("MISSED_CALL_CALLBACK_MINUTES", 120, minimum=5)
 TWILIO_SAY_VOICE = env.get("TWILIO_SAY_VOICE", "Polly.Zhiyu")
 TWILIO_SAY_LANGUAGE = env.get("TWILIO_SAY_LANGUAGE", "cmn-CN")
 TWILIO_GATHER_LANGUAGE = env.get("TWILIO_GATHER_LANGUAGE", "cmn-Hans-CN")

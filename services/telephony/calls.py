@@ -22,6 +22,7 @@ from routing.intake import IntakeRequest, register_ticket
 from routing.models import Citizen, Ticket, User, normalize_phone, phone_digest
 from routing.roles import HOTLINE_ROLES, SYSTEM
 from routing.states import Channel, TicketType
+from services.telephony import callbacks
 from services.telephony.models import CallRecord
 
 SID_PATTERN = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
@@ -103,6 +104,7 @@ def update_status(params: Mapping) -> CallRecord:
         if duration is not None:
             call.duration = duration
         call.save(update_fields=["status", "duration", "updated_at"])
+        callbacks.note_if_missed(call)
     return call
 
 
@@ -110,9 +112,12 @@ def queue_left(params: Mapping) -> CallRecord:
     """The caller left the queue (Enqueue action): keep the time spent waiting."""
     call = ensure_call(params)
     queue_time = whole_seconds(params.get("QueueTime"))
-    if queue_time is not None and call.queue_time is None:
-        CallRecord.objects.filter(pk=call.pk).update(queue_time=queue_time, updated_at=timezone.now())
-        call.queue_time = queue_time
+    with transaction.atomic():
+        call = _locked(call)
+        if queue_time is not None and call.queue_time is None:
+            CallRecord.objects.filter(pk=call.pk).update(queue_time=queue_time, updated_at=timezone.now())
+            call.queue_time = queue_time
+        callbacks.note_if_missed(call)  # when the final status came first
     return call
 
 
@@ -165,6 +170,7 @@ def _create_ticket(call: CallRecord) -> None:
     ticket = result.ticket
     call.ticket = ticket
     call.citizen_id = ticket.citizen_id or call.citizen_id
+    callbacks.close_for_ticket(call)
     if result.created:
         actions.add_note(
             ticket,

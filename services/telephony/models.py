@@ -63,6 +63,20 @@ class CallRecord(models.Model):
     # The transcription becomes a note on the ticket exactly once, whichever arrives first.
     transcription_noted = models.BooleanField(default=False, editable=False)
 
+    # 漏接回拨: a call that ended unanswered (services/telephony/callbacks.py) is due a call back.
+    class CallbackResult(models.TextChoices):
+        REACHED = "reached", _("已回拨接通")
+        UNREACHED = "unreached", _("回拨未接通")
+        NOT_NEEDED = "not_needed", _("无需回拨")
+
+    callback_due_at = models.DateTimeField(_("回拨时限"), null=True, blank=True, db_index=True)
+    callback_done_at = models.DateTimeField(_("回拨时间"), null=True, blank=True)
+    callback_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("回拨人"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    callback_result = models.CharField(_("回拨结果"), max_length=16, choices=CallbackResult.choices, blank=True)
+    callback_note = models.CharField(_("回拨说明"), max_length=500, blank=True)
+
     ticket = models.ForeignKey("routing.Ticket", verbose_name=_("工单"), null=True, blank=True, on_delete=models.PROTECT, related_name="calls")
     citizen = models.ForeignKey("routing.Citizen", verbose_name=_("诉求人"), null=True, blank=True, on_delete=models.SET_NULL, related_name="calls")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -8,7 +8,7 @@ from services.telephony.models import CallRecord, SmsMessage
 
 
 def _anonymize_calls(citizen: Citizen) -> int:
-    return CallRecord.objects.filter(citizen=citizen).update(from_number="", from_digest="", recording_url="", transcription_text="")
+    return CallRecord.objects.filter(citizen=citizen).update(from_number="", from_digest="", recording_url="", transcription_text="", callback_note="")
 
 
 def _export_calls(citizen: Citizen) -> list[dict]:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from services.telephony import views
+from services.telephony import api, views
 
 urlpatterns = [
     path("twilio/voice/", views.incoming_call, name="telephony-voice"),
@@ -21,4 +21,8 @@ urlpatterns = [
     path("twilio/agent-token/", views.agent_token, name="telephony-agent-token"),
     # Not a webhook: a signed-in staff member's browser plays a voice message here (never from twilio.com).
     path("twilio/recordings/<str:number>/<str:recording_sid>.mp3", views.recording_audio, name="telephony-recording"),
+    # 漏接回拨: the console's form, and the API.
+    path("twilio/missed/<str:call_sid>/", views.missed_callback, name="telephony-missed-callback"),
+    path("api/v1/calls/missed/", api.MissedCalls.as_view(), name="api-calls-missed"),
+    path("api/v1/calls/missed/<str:call_sid>/", api.CallBack.as_view(), name="api-calls-missed-record"),
 ]

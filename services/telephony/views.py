@@ -12,12 +12,15 @@ import functools
 import logging
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 from twilio.jwt.access_token import AccessToken
 from twilio.jwt.access_token.grants import VoiceGrant
 from twilio.twiml.messaging_response import MessagingResponse
@@ -26,7 +29,7 @@ from hotline.api_errors import error_body
 from routing.errors import DomainError, InvalidInput, NotAllowed
 from routing.models import User
 from routing.roles import HOTLINE_ROLES
-from services.telephony import calls, conf, progress, recordings, screen_pop, sms, twiml
+from services.telephony import callbacks, calls, conf, progress, recordings, screen_pop, sms, twiml
 from services.telephony.http import MediaError
 from services.telephony.models import CallRecord
 from services.telephony.security import twilio_webhook
@@ -244,6 +247,22 @@ def recording_audio(request: HttpRequest, number: str, recording_sid: str):
     response["Cache-Control"] = "private, no-store"
     response["Content-Disposition"] = f'inline; filename="{number}-{recording_sid}.mp3"'
     return response
+
+
+# --- 漏接回拨 -------------------------------------------------------------------------------
+@require_POST
+@login_required
+def missed_callback(request: HttpRequest, call_sid: str):
+    """The console's 记录回拨 form: the call back's result; back to the console with what happened."""
+    try:
+        callbacks.record(call_sid, result=request.POST.get("result", ""), note=request.POST.get("note", ""), by=request.user)
+    except DomainError as exc:
+        if exc.http_status == 403:
+            return HttpResponse(exc.message, status=403, content_type="text/plain; charset=utf-8")
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("已记录回拨结果"))
+    return redirect(reverse("console") + "#missed-calls")
 
 
 # --- SMS ---------------------------------------------------------------------------------
