@@ -76,10 +76,10 @@ ARTICLE_HITS = inline_serializer(
     "ArticleHit",
     many=True,
     fields={
-        "id": serializers.IntegerField(), "slug": Text(), "title": Text(),
-        "highlight": Text(help_text="HTML-escaped snippet; matches in <em>"),
-        "category": Text(), "category_id": serializers.IntegerField(),
-        "department": Text(), "department_id": serializers.IntegerField(),
+        "id": serializers.IntegerField(), "slug": serializers.CharField(), "title": serializers.CharField(),
+        "highlight": serializers.CharField(help_text="HTML-escaped snippet; matches in <em>"),
+        "category": serializers.CharField(), "category_id": serializers.IntegerField(),
+        "department": serializers.CharField(), "department_id": serializers.IntegerField(),
         "valid_from": serializers.DateField(allow_null=True), "valid_until": serializers.DateField(allow_null=True),
         "version": serializers.IntegerField(), "stale": serializers.BooleanField(), "score": serializers.FloatField(),
     },
@@ -88,10 +88,10 @@ TICKET_HITS = inline_serializer(
     "TicketHit",
     many=True,
     fields={
-        "id": serializers.IntegerField(), "number": Text(), "title": Text(),
-        "highlight": Text(), "state": Text(), "resolved": serializers.BooleanField(),
-        "answer": Text(), "category": Text(), "department": Text(),
-        "address": Text(), "registered_at": serializers.DateTimeField(allow_null=True),
+        "id": serializers.IntegerField(), "number": serializers.CharField(), "title": serializers.CharField(),
+        "highlight": serializers.CharField(), "state": serializers.CharField(), "resolved": serializers.BooleanField(),
+        "answer": serializers.CharField(), "category": serializers.CharField(), "department": serializers.CharField(),
+        "address": serializers.CharField(), "registered_at": serializers.DateTimeField(allow_null=True),
         "score": serializers.FloatField(),
     },
 )  # fmt: skip
@@ -104,7 +104,7 @@ class ArticleSearchView(KnowledgeAPIView):
         parameters=[SearchParams],
         responses=inline_serializer(
             "ArticleSearchResult",
-            {"count": serializers.IntegerField(), "page": serializers.IntegerField(), "next_cursor": Text(allow_null=True), "results": ARTICLE_HITS},
+            {"count": serializers.IntegerField(), "page": serializers.IntegerField(), "next_cursor": serializers.CharField(allow_null=True), "results": ARTICLE_HITS},
         ),
     )
     def get(self, request):
@@ -180,7 +180,7 @@ class TicketSearchView(KnowledgeAPIView):
             "TicketSearchResult",
             {
                 "count": serializers.IntegerField(), "count_exact": serializers.BooleanField(help_text="false: at least count"),
-                "page": serializers.IntegerField(), "next_cursor": Text(allow_null=True), "results": TICKET_HITS,
+                "page": serializers.IntegerField(), "next_cursor": serializers.CharField(allow_null=True), "results": TICKET_HITS,
             },
         ),
     )
@@ -218,9 +218,9 @@ class ArticleDetailView(KnowledgeAPIView):
         responses=inline_serializer(
             "ArticleLive",
             {
-                "id": serializers.IntegerField(), "slug": Text(), "title": Text(),
-                "body_html": Text(), "keywords": serializers.ListField(child=Text()),
-                "category": Text(), "department": Text(),
+                "id": serializers.IntegerField(), "slug": serializers.CharField(), "title": serializers.CharField(),
+                "body_html": serializers.CharField(), "keywords": serializers.ListField(child=serializers.CharField()),
+                "category": serializers.CharField(), "department": serializers.CharField(),
                 "valid_from": serializers.DateField(allow_null=True), "valid_until": serializers.DateField(allow_null=True),
                 "version": serializers.IntegerField(), "published_at": serializers.DateTimeField(),
                 "reviewed_at": serializers.DateTimeField(allow_null=True), "stale": serializers.BooleanField(),

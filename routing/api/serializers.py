@@ -37,38 +37,38 @@ class AreaSerializer(serializers.ModelSerializer):
 # --- the shapes of nested objects, for the OpenAPI schema (the API writes them as plain dicts) ---
 class DepartmentRef(serializers.Serializer):
     id = serializers.IntegerField()
-    code = Text()
-    name = Text()
+    code = serializers.CharField()
+    name = serializers.CharField()
 
 
 class CategoryRef(serializers.Serializer):
     id = serializers.IntegerField()
-    name = Text()
-    path = Text()
+    name = serializers.CharField()
+    path = serializers.CharField()
 
 
 class AreaRef(serializers.Serializer):
     id = serializers.IntegerField()
-    name = Text()
-    kind = Text()
+    name = serializers.CharField()
+    kind = serializers.CharField()
 
 
 class RuleRef(serializers.Serializer):
     id = serializers.IntegerField()
-    name = Text()
+    name = serializers.CharField()
 
 
 class TicketProposedCategory(serializers.Serializer):
     id = serializers.IntegerField()
-    name = Text()
-    path_names = serializers.ListField(child=Text())
+    name = serializers.CharField()
+    path_names = serializers.ListField(child=serializers.CharField())
     score = serializers.FloatField(allow_null=True)
-    model = Text(allow_null=True)
+    model = serializers.CharField(allow_null=True)
 
 
 class CitizenContact(serializers.Serializer):
-    name = Text(allow_blank=True)
-    phone = Text(allow_blank=True)
+    name = serializers.CharField(allow_blank=True)
+    phone = serializers.CharField(allow_blank=True)
     anonymous = serializers.BooleanField()
     masked = serializers.BooleanField()
     confidential = serializers.BooleanField(required=False)
@@ -77,8 +77,8 @@ class CitizenContact(serializers.Serializer):
 class ReplyShape(serializers.Serializer):
     founded = serializers.BooleanField(allow_null=True)
     solved = serializers.BooleanField(allow_null=True)
-    text = Text(allow_blank=True)
-    basis = Text(allow_blank=True)
+    text = serializers.CharField(allow_blank=True)
+    basis = serializers.CharField(allow_blank=True)
 
 
 @extend_schema_field(DepartmentRef(allow_null=True))
@@ -98,7 +98,7 @@ class TicketSerializer(serializers.ModelSerializer):
     proposed_category = serializers.SerializerMethodField()
     proposal = serializers.SerializerMethodField()
     assisting = serializers.SerializerMethodField()
-    state_display = Text(source="get_state_display", read_only=True)
+    state_display = serializers.CharField(source="get_state_display", read_only=True)
     overdue = serializers.BooleanField(source="is_overdue", read_only=True)
     due_soon = serializers.BooleanField(source="is_due_soon", read_only=True)
     reply = serializers.SerializerMethodField()
@@ -261,14 +261,14 @@ class ReplyAssessInput(serializers.Serializer):
 
 class ReplyElementSerializer(serializers.Serializer):
     key = serializers.ChoiceField(choices=["finding", "action", "result", "basis", "contact", "date"])
-    label = Text()
+    label = serializers.CharField()
     found = serializers.BooleanField()
     span = serializers.ListField(child=serializers.IntegerField(), allow_null=True)
 
 
 class ReplyFindingSerializer(serializers.Serializer):
-    code = Text()
-    message = Text()
+    code = serializers.CharField()
+    message = serializers.CharField()
     severity = serializers.ChoiceField(choices=["missing", "warning", "info"])
     spans = serializers.ListField(child=serializers.ListField(child=serializers.IntegerField()))
 
@@ -282,7 +282,7 @@ class ReplyAssessmentSerializer(serializers.Serializer):
     flagged = serializers.BooleanField()
     elements = ReplyElementSerializer(many=True)
     findings = ReplyFindingSerializer(many=True)
-    version = Text()
+    version = serializers.CharField()
 
 
 class PeriodQuery(serializers.Serializer):
@@ -307,8 +307,8 @@ class PeriodQuery(serializers.Serializer):
 
 
 class ReplyQualityDepartment(serializers.Serializer):
-    code = Text()
-    name = Text()
+    code = serializers.CharField()
+    name = serializers.CharField()
 
 
 class ReplyQualitySerializer(serializers.Serializer):
@@ -334,14 +334,14 @@ class RepeatsInput(serializers.Serializer):
 class RepeatSerializer(serializers.Serializer):
     """One earlier ticket about the same problem (what an agent or dispatcher sees of it)."""
 
-    number = Text(source="ticket.number")
-    external_id = Text(source="ticket.external_id", allow_null=True)
-    title = Text(source="ticket.title")
-    state = Text(source="ticket.state")
-    state_display = Text(source="ticket.get_state_display")
+    number = serializers.CharField(source="ticket.number")
+    external_id = serializers.CharField(source="ticket.external_id", allow_null=True)
+    title = serializers.CharField(source="ticket.title")
+    state = serializers.CharField(source="ticket.state")
+    state_display = serializers.CharField(source="ticket.get_state_display")
     registered_at = serializers.DateTimeField(source="ticket.registered_at")
     days_ago = serializers.IntegerField()
-    department = Text(source="ticket.department.name", default=None, allow_null=True)
+    department = serializers.CharField(source="ticket.department.name", default=None, allow_null=True)
     score = serializers.FloatField()
     same_place = serializers.BooleanField()
 
@@ -401,13 +401,13 @@ class HotIssueQuery(serializers.Serializer):
 
 class HotIssueSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="issue.pk")
-    title = Text(source="issue.title")
+    title = serializers.CharField(source="issue.title")
     heat = serializers.FloatField()
     count = serializers.IntegerField()
     callers = serializers.IntegerField(source="issue.callers")
     endorsements = serializers.IntegerField(source="issue.endorsements")
-    place = Text(source="issue.place")
-    keywords = serializers.ListField(source="issue.keywords", child=Text())
+    place = serializers.CharField(source="issue.place")
+    keywords = serializers.ListField(source="issue.keywords", child=serializers.CharField())
     first_at = serializers.DateTimeField(source="issue.first_at")
     last_at = serializers.DateTimeField(source="issue.last_at")
     trend = serializers.SerializerMethodField()

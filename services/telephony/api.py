@@ -21,18 +21,18 @@ LIMIT = 200
 
 
 class MissedCall(serializers.Serializer):
-    call_sid = Text()
-    phone = Text(source="from_number")
+    call_sid = serializers.CharField()
+    phone = serializers.CharField(source="from_number")
     citizen = serializers.SerializerMethodField()
     called_at = serializers.DateTimeField(source="created_at")
-    status = Text()
-    menu_choice = Text(allow_blank=True)
+    status = serializers.CharField()
+    menu_choice = serializers.CharField(allow_blank=True)
     queue_time = serializers.IntegerField(allow_null=True, help_text="seconds waited in the queue")
     callback_due_at = serializers.DateTimeField()
     overdue = serializers.SerializerMethodField()
     callback_done_at = serializers.DateTimeField(allow_null=True)
-    callback_result = Text(allow_blank=True)
-    callback_note = Text(allow_blank=True)
+    callback_result = serializers.CharField(allow_blank=True)
+    callback_note = serializers.CharField(allow_blank=True)
 
     def get_citizen(self, call) -> str:
         return call.citizen.name if call.citizen_id else ""

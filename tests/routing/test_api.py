@@ -240,8 +240,17 @@ def test_reference_data_and_schema(demo_city):
     assert len(agent.get("/api/v1/departments/").json()) == Department.objects.count()
     assert agent.get("/api/v1/categories/").json()[0]["level"] == 1
     assert {a["kind"] for a in agent.get("/api/v1/areas/").json()} == {"city", "district", "street", "grid"}
-    schema = APIClient().get("/api/schema/")
-    assert schema.status_code == 200 and b"/api/v1/tickets/{number}/{transition}/" in schema.content
+    schema = APIClient().get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    # every transition is its own operation, with its request body documented
+    for name in ("dispatch", "accept", "reply", "callback", "merge", "close"):
+        operation = paths[f"/api/v1/tickets/{{number}}/{name}/"]["post"]
+        if name in ("accept", "close"):  # no body at all
+            assert "requestBody" not in operation, name
+        else:
+            assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"], name
+        assert {"200", "400", "403", "404", "409"} <= set(operation["responses"]), name
     assert login("chengguan").get("/api/v1/kpis/").status_code == 403
 
 
