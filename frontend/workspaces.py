@@ -212,6 +212,9 @@ def supervisor_overdue(request):
     return render(request, "frontend/partials/overdue.html", {"overdue": _overdue_cards(request.user)})
 
 
+WALL_RATES = ("first_contact", "on_time_completion", "satisfaction", "answer_rate", "answered_15s", "chat_answered_3min")
+
+
 def _wall_context(user) -> dict:
     now = timezone.now()
     counts = selectors.city_counts(now=now)
@@ -221,7 +224,8 @@ def _wall_context(user) -> dict:
     return {
         "now": now,
         "counts": counts,
-        "rates": [(labels[name], totals[name]["value"]) for name in ("first_contact", "on_time_completion", "satisfaction")],
+        # the ticket loop's rates, then the lines' (GB/T 33358), when their rooms provide them
+        "rates": [(labels[name], totals[name]["value"]) for name in WALL_RATES if name in totals],
         "hotspots": hotspots.rising(limit=5),
         "overdue": list(selectors.overdue()[:10]),
         "recent": [(e, str(KIND_LABELS.get(e.kind, e.kind))) for e in recent],

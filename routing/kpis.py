@@ -6,6 +6,10 @@ assessment (``kpi_excluded``) are left out. The definitions:
 
 ==================  =====================================================================
 answer_rate         answered calls ÷ incoming calls (from the telephony room's provider)
+answered_15s        calls answered within 15 s in the queue ÷ calls that asked for a person
+                    (GB/T 33358; telephony's provider)
+sms_answered_3min   inbound SMS answered ÷ inbound SMS (GB/T 33358: within 3 minutes; telephony's)
+chat_answered_3min  chats an agent answered within 3 minutes ÷ chats (the public desk's provider)
 first_contact       ``ticket.resolved`` ÷ ``ticket.registered``
 on_time_accept      ``ticket.accepted`` with ``on_time`` ÷ ``ticket.dispatched``
 on_time_completion  handling rounds settled by an on-time reply ÷ handling rounds settled.
@@ -53,6 +57,9 @@ log = logging.getLogger(__name__)
 
 DEFINITIONS = {
     "answer_rate": "answered calls ÷ incoming calls",
+    "answered_15s": "calls answered within 15 s of waiting ÷ calls that asked for a person (GB/T 33358)",
+    "sms_answered_3min": "inbound SMS answered within 3 minutes ÷ inbound SMS (GB/T 33358)",
+    "chat_answered_3min": "chats an agent answered within 3 minutes of the citizen's first message ÷ chats (GB/T 33358)",
     "first_contact": "resolved at registration ÷ registered",
     "on_time_accept": "accepted before the accept deadline ÷ dispatched",
     "on_time_completion": "handling rounds replied before the handle deadline ÷ handling rounds settled (first reply, or red card) in the period",
@@ -65,7 +72,8 @@ DEFINITIONS = {
 LABELS = {
     "answer_rate": _("接通率"), "first_contact": _("直接办结率"), "on_time_accept": _("按时签收率"),
     "on_time_completion": _("按时办结率"), "return_rate": _("退单率"), "satisfaction": _("满意率"),
-    "reopen_rate": _("重办率"),
+    "reopen_rate": _("重办率"), "answered_15s": _("15秒接通率"), "sms_answered_3min": _("短信3分钟回复率"),
+    "chat_answered_3min": _("在线咨询3分钟响应率"),
 }  # fmt: skip
 
 # metric → (numerator count name, denominator count name)
