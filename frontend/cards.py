@@ -5,23 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from routing import selectors
-from routing.models import Ticket, TicketEvent, User, mask_name, mask_phone
-from routing.roles import HOTLINE_ROLES, Role
+from routing import privacy, selectors
+from routing.models import Ticket, TicketEvent, User
+from routing.privacy import Contact
 
 from frontend import actionforms, timeline
-
-
-@dataclass
-class Contact:
-    """The citizen's contact as this user may see it; ``can_reveal`` offers the logged reveal."""
-
-    name: str
-    phone: str
-    masked: bool
-    confidential: bool
-    anonymous: bool
-    can_reveal: bool
 
 
 @dataclass
@@ -35,14 +23,8 @@ class Card:
 
 
 def contact_for(ticket: Ticket, user: User) -> Contact:
-    """Hotline roles see the contact; department staff see it masked (a reveal is logged), or nothing if confidential."""
-    citizen = ticket.citizen
-    name, phone = (citizen.name, citizen.phone) if citizen else ("", "")
-    if user.role in HOTLINE_ROLES:
-        return Contact(name, phone, masked=False, confidential=ticket.confidential, anonymous=ticket.anonymous, can_reveal=False)
-    if ticket.confidential:
-        return Contact("", "", masked=True, confidential=True, anonymous=ticket.anonymous, can_reveal=bool(citizen and user.can_reveal_contact))
-    return Contact(mask_name(name), mask_phone(phone), masked=True, confidential=False, anonymous=ticket.anonymous, can_reveal=citizen is not None)
+    """The citizen's contact as ``user`` may see it (``routing.privacy.contact_for``: the one rule)."""
+    return privacy.contact_for(user, ticket)
 
 
 def visible_events(ticket: Ticket, user: User, events):

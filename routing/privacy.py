@@ -39,6 +39,36 @@ from routing.states import State
 log = logging.getLogger(__name__)
 
 
+# --- who sees the citizen's contact: one rule, rendered by the API and the pages ------------------
+@dataclass(frozen=True)
+class Contact:
+    """The citizen's contact as one user may see it; ``can_reveal`` offers the logged reveal."""
+
+    name: str
+    phone: str
+    masked: bool
+    confidential: bool
+    anonymous: bool
+    can_reveal: bool
+
+
+def contact_for(user, ticket: Ticket) -> Contact:
+    """The hotline's roles see the contact; department staff see it masked (a reveal is logged), or
+    nothing when the citizen asked for confidentiality (a reveal then needs ``can_reveal_contact``)."""
+    from routing.phones import mask_phone
+    from routing.models import mask_name
+    from routing.roles import sees_contact
+
+    citizen = ticket.citizen
+    if citizen is None:
+        return Contact("", "", masked=False, confidential=ticket.confidential, anonymous=True, can_reveal=False)
+    if sees_contact(user):
+        return Contact(citizen.name, citizen.phone, masked=False, confidential=ticket.confidential, anonymous=ticket.anonymous, can_reveal=False)
+    if ticket.confidential:
+        return Contact("", "", masked=True, confidential=True, anonymous=ticket.anonymous, can_reveal=bool(getattr(user, "can_reveal_contact", False)))
+    return Contact(mask_name(citizen.name), mask_phone(citizen.phone), masked=True, confidential=False, anonymous=ticket.anonymous, can_reveal=True)
+
+
 @dataclass(frozen=True)
 class PersonalDataHolder:
     """A room's copy of citizens' contact data, with how to anonymise and export it.

@@ -9,8 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hotline.fields import Text, phone_validator
-from routing import selectors
-from routing.models import Area, Category, Department, Ticket, TicketEvent, mask_name, mask_phone
+from routing import privacy, selectors
+from routing.models import Area, Category, Department, Ticket, TicketEvent
 from routing.phones import text_for
 from routing.roles import Role, sees_contact
 from routing.states import Channel, Satisfaction, TicketType, Urgency
@@ -169,14 +169,11 @@ class TicketSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(CitizenContact())
     def get_citizen(self, ticket):
-        citizen = ticket.citizen
-        if citizen is None:
-            return {"name": "", "phone": "", "anonymous": True, "masked": False}
-        if sees_contact(self._viewer()):
-            return {"name": citizen.name, "phone": citizen.phone, "anonymous": ticket.anonymous, "masked": False}
-        if ticket.confidential:
-            return {"name": "", "phone": "", "anonymous": ticket.anonymous, "masked": True, "confidential": True}
-        return {"name": mask_name(citizen.name), "phone": mask_phone(citizen.phone), "anonymous": ticket.anonymous, "masked": True}
+        contact = privacy.contact_for(self._viewer(), ticket)
+        shown = {"name": contact.name, "phone": contact.phone, "anonymous": contact.anonymous, "masked": contact.masked}
+        if contact.masked and contact.confidential:
+            shown["confidential"] = True
+        return shown
 
 
 class TicketDetailSerializer(TicketSerializer):
