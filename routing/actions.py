@@ -360,6 +360,16 @@ def callback_ticket(ticket: Ticket, *, reached: bool, solved: bool | None, satis
     return ticket
 
 
+def citizen_rating(ticket: Ticket, *, satisfaction: str, solved: bool | None = None, reason: str = "", by) -> Ticket:
+    """评价 by the citizen themselves (tracking page, SMS): their callback, and when not satisfied the
+    重办 at once, as one step: both happen or neither (a rated ticket is never left un-reopened)."""
+    with transaction.atomic():
+        ticket = callback_ticket(ticket, reached=True, solved=solved, satisfaction=satisfaction, by=by)
+        if satisfaction == Satisfaction.UNSATISFIED:
+            ticket = reopen_ticket(ticket, reason=(reason or "").strip() or _("市民评价不满意"), by=by)
+    return ticket
+
+
 def reopen_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
     """不满意重办: back to the department; unsatisfied twice puts it under supervision."""
     reason = _required(reason, "reason")

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core import signing
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -21,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from routing import actions, selectors
 from routing.models import Ticket, TicketEvent, phone_digest
 from routing.roles import citizen_actor
-from routing.states import Satisfaction, State
+from routing.states import State
 
 # Never equal to a hex digest, so a missing ticket costs the same compare as a wrong phone.
 _NO_MATCH = "-" * 64
@@ -157,12 +156,7 @@ def ticket_for_access(token: str) -> Ticket | None:
 
 def rate(ticket: Ticket, *, solved: bool, satisfaction: str, comment: str = "") -> Ticket:
     """评价: the citizen's own callback; not satisfied sends the ticket back to the department (重办)."""
-    actor = citizen_actor(ticket.citizen)
-    with transaction.atomic():
-        ticket = actions.callback_ticket(ticket, reached=True, solved=solved, satisfaction=satisfaction, by=actor)
-        if satisfaction == Satisfaction.UNSATISFIED:
-            ticket = actions.reopen_ticket(ticket, reason=(comment or "").strip() or _("市民评价不满意"), by=actor)
-    return ticket
+    return actions.citizen_rating(ticket, satisfaction=satisfaction, solved=solved, reason=comment, by=citizen_actor(ticket.citizen))
 
 
 def withdraw(ticket: Ticket, *, reason: str = "") -> Ticket:

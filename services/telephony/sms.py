@@ -133,9 +133,8 @@ def _rate(message: SmsMessage, satisfaction: str) -> str:
     message.ticket = ticket
     by = citizen_actor(message.citizen)
     try:
-        ticket = actions.callback_ticket(ticket, reached=True, solved=None, satisfaction=satisfaction, by=by)
+        ticket = actions.citizen_rating(ticket, satisfaction=satisfaction, reason=str(REOPEN_REASON), by=by)
         if satisfaction == Satisfaction.UNSATISFIED:
-            actions.reopen_ticket(ticket, reason=REOPEN_REASON, by=by)
             return _("已收到您的评价。很抱歉未能让您满意，工单 %(number)s 已重新交承办单位办理。") % {"number": ticket.number}
     except DomainError as exc:  # rated meanwhile by an agent's callback call
         log.info("sms rating of %s not recorded: %s", ticket.number, exc.message)

@@ -207,3 +207,21 @@ def test_approved_return_goes_back_to_dispatch_and_can_be_redispatched(ticket_in
     assert (ticket.state, ticket.department, ticket.due_at) == ("registered", None, None)
     ticket = actions.dispatch_ticket(ticket, department=departments["housing"], by=cast["dispatcher"])
     assert ticket.department == departments["housing"]
+
+
+@pytest.mark.django_db
+def test_a_citizens_own_rating_is_one_step_with_its_reopen(ticket_in):
+    """The tracking page and the SMS survey rate through ``actions.citizen_rating`` (issue 17 item 3):
+    not satisfied reopens in the same transaction; satisfied closes."""
+    from routing.states import Satisfaction, State
+
+    unhappy = ticket_in("reply_approved")
+    by = citizen_actor(unhappy.citizen)
+    unhappy = actions.citizen_rating(unhappy, satisfaction=Satisfaction.UNSATISFIED, reason="路灯还是不亮", by=by)
+    assert unhappy.state == State.ACCEPTED and unhappy.unsatisfied_count == 1
+    kinds = list(TicketEvent.objects.filter(ticket=unhappy).order_by("id").values_list("kind", flat=True))
+    assert kinds[-2:] == ["ticket.callback", "ticket.reopened"]
+
+    happy = ticket_in("reply_approved")
+    happy = actions.citizen_rating(happy, satisfaction=Satisfaction.SATISFIED, by=citizen_actor(happy.citizen))
+    assert happy.state == State.CLOSED
