@@ -28,7 +28,6 @@ import re
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpResponse, JsonResponse
-from django.utils import translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 from rest_framework import parsers
@@ -82,8 +81,7 @@ def refusal(request, code: str, message: str, details: dict) -> HttpResponse:
         match = _OPEN311_FORMAT.search(path.replace("\x00", ""))
         return error_response(match.group(1) if match else "json", Open311Error(400, message))
     if not path.startswith("/api/") and "text/html" in request.META.get("HTTP_ACCEPT", ""):
-        with translation.override(translation.get_language() or settings.LANGUAGE_CODE):
-            title = _("请求无效")
+        title = _("请求无效")
         html = (
             f'<!DOCTYPE html><html lang="{escape(settings.LANGUAGE_CODE)}"><head><meta charset="utf-8">'
             f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1><p>{escape(message)}</p></body></html>"

@@ -13,7 +13,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hotline.fields import Text
-from routing.errors import NotAllowed
 from services.telephony import callbacks
 from services.telephony.models import CallRecord
 
@@ -56,8 +55,7 @@ class MissedCalls(APIView):
         responses={200: inline_serializer("MissedCalls", {"count": serializers.IntegerField(), "results": MissedCall(many=True)})},
     )
     def get(self, request):
-        if not callbacks.may_call_back(request.user):
-            raise NotAllowed(_forbidden())
+        callbacks.check_may_call_back(request.user)
         pending = callbacks.due()
         return Response({"count": pending.count(), "results": MissedCall(pending[:LIMIT], many=True).data})
 
@@ -69,15 +67,9 @@ class CallBack(APIView):
 
     @extend_schema(operation_id="calls_missed_record", request=CallbackInput, responses={200: MissedCall})
     def post(self, request, call_sid: str):
-        if not callbacks.may_call_back(request.user):
-            raise NotAllowed(_forbidden())
+        callbacks.check_may_call_back(request.user)
         data = CallbackInput(data=request.data if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
         call = callbacks.record(call_sid, result=data.validated_data["result"], note=data.validated_data["note"], by=request.user)
         return Response(MissedCall(call).data)
 
-
-def _forbidden() -> str:
-    from django.utils.translation import gettext as _
-
-    return _("只有话务员、派单员和督办可以回拨漏接来电")

@@ -74,10 +74,15 @@ def may_call_back(user) -> bool:
     return getattr(user, "role", "") in HOTLINE_ROLES
 
 
+def check_may_call_back(user) -> None:
+    """403 for anyone but the hotline's roles."""
+    if not may_call_back(user):
+        raise NotAllowed(_("只有话务员、派单员和督办可以回拨漏接来电"))
+
+
 def record(call_sid: str, *, result: str, note: str = "", by) -> CallRecord:
     """An agent's call back: its result (and a note), once. 403 for other roles, 404 unknown, 409 if already recorded."""
-    if not may_call_back(by):
-        raise NotAllowed(_("只有话务员、派单员和督办可以回拨漏接来电"))
+    check_may_call_back(by)
     if result not in Result.values:
         raise InvalidInput(_("回拨结果无效"), details={"result": [_("可选：%(values)s") % {"values": "、".join(Result.values)}]})
     note = (note or "").strip()
