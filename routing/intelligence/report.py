@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from routing.intelligence import model as topic_model
+
 
 def confusion_svg(labels: list[str], matrix: list[list[int]]) -> str:
     n = len(labels)
@@ -30,11 +32,17 @@ def confusion_svg(labels: list[str], matrix: list[list[int]]) -> str:
     return "\n".join(parts) + "\n"
 
 
+def _held_out_rule(metrics: dict) -> str:
+    if metrics.get("refit", True):
+        return f"one message in {topic_model.HOLDOUT_SHARE}, by a stable hash of its text, never trained on for these figures; the model served is then refitted on all"
+    return f"one message in {topic_model.LARGE_HOLDOUT_SHARE} of a large set, by a stable hash of its text, never trained on; the model served is the one evaluated"
+
+
 def markdown(metrics: dict, *, version: str, command: str, picture: str) -> str:
     lines = [
         f"Model `{version}`: {metrics['examples']} examples in {metrics['topics']} topics, trained in {metrics.get('seconds', '?')} s.",
         "",
-        f"Held out (one message in five, by a stable hash of its text, never trained on for these figures): **{metrics['held_out']}** messages.",
+        f"Held out ({_held_out_rule(metrics)}): **{metrics['held_out']}** messages.",
         "",
         "| figure | value |", "|---|---|",
         f"| accuracy | {metrics['accuracy']:.3f} |",

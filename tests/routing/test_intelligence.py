@@ -115,6 +115,27 @@ def test_training_learns_a_topic_only_the_citys_confirmed_tickets_teach(staff):
     assert result.model["version"] == row.version
 
 
+def test_a_large_set_is_fitted_once_and_the_model_served_is_the_one_evaluated(staff, monkeypatch):
+    from routing.intelligence import model as topic_model
+
+    fits = []
+    real_fit = topic_model._fit
+    monkeypatch.setattr(topic_model, "_fit", lambda X, y: fits.append(X.shape[0]) or real_fit(X, y))
+    leaves, names, topic_ids = training.tree()
+    examples, _ = training.bootstrap_examples(topic_ids)
+    small = topic_model.train(examples, leaves, names)
+    assert small.metrics["refit"] and len(fits) == 2 and fits[1] == len(examples)
+
+    fits.clear()
+    monkeypatch.setattr(topic_model, "LARGE", 100)  # the bootstrap counts as a large set
+    large = topic_model.train(examples, leaves, names)
+    held = [e for e in examples if e.held_out_of(topic_model.LARGE_HOLDOUT_SHARE)]
+    assert not large.metrics["refit"] and fits == [len(examples) - len(held)]
+    assert large.metrics["held_out"] == len(held) and all(e.held_out for e in held)  # a subset of the one-in-five
+    served = sum(large.predict(e.title, e.text).topics[0][0] == e.topic for e in held) / len(held)
+    assert served == pytest.approx(large.metrics["accuracy"], abs=0.02)  # the figures are the served model's
+
+
 def test_too_little_to_learn_from_keeps_the_previous_model(staff, monkeypatch):
     first = training.train(include_tickets=False)
     monkeypatch.setattr(training, "bootstrap_examples", lambda topic_ids: ([], 0))
