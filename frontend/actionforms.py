@@ -15,8 +15,8 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from routing import actions
-from routing.models import Department, Ticket, User
-from routing.states import Satisfaction
+from routing.models import Department, DispatchRule, Ticket, User
+from routing.states import Satisfaction, State
 
 LABELS = {
     "resolve": _("直接办结"), "decline": _("不予受理"), "dispatch": _("派单"), "sub_dispatch": _("二级派单"),
@@ -34,7 +34,7 @@ ORDER = [
     "reject_return", "reject_extension", "decline", "withdraw",
 ]  # fmt: skip
 # Steps that are a single click; the others open a small form.
-ONE_CLICK = {"accept", "approve_return", "approve_extension", "approve_reply", "close"}
+ONE_CLICK = {"accept", "approve_extension", "approve_reply", "close"}
 # Steps that undo or refuse something are drawn as secondary buttons.
 SECONDARY = {"decline", "reject_return", "reject_extension", "reject_reply", "withdraw", "request_return", "merge"}
 
@@ -90,6 +90,12 @@ def _category_field(ticket: Ticket) -> Field:
     return Field("category", str(_("分类")), kind="select", type="int", required=False, choices=choices, initial=initial)
 
 
+def _suggested(ticket: Ticket) -> str:
+    """The department the disputing department suggested, preselected for 改派."""
+    dispute = getattr(ticket, "pending_dispute", None)
+    return dispute.suggested_department.code if dispute is not None and dispute.suggested_department_id else ""
+
+
 def lead_departments() -> list[tuple[str, str]]:
     """Active level-2 departments (bureaus, district governments, companies): the ones a ticket is dispatched to."""
     return [(d.code, d.name) for d in Department.objects.filter(active=True, parent__isnull=True).order_by("code")]
@@ -103,14 +109,44 @@ def units_of(department_ids) -> dict[int, list[tuple[str, str]]]:
     return units
 
 
+# States from which a department may file a 退单 / 派单异议 (its form lists the catalogue).
+CITING_STATES = frozenset({State.DISPATCHED, State.ACCEPTED})
+
+
+def catalogue_entries() -> list[tuple[str, str]]:
+    """The active dispatch-catalogue entries a dispute may cite: "entry → department"."""
+    rules = DispatchRule.objects.filter(active=True).select_related("department").order_by("department__code", "name")
+    return [(str(r.pk), f"{r.name} → {r.department.name}") for r in rules]
+
+
 def fields_for(
-    name: str, ticket: Ticket, user: User, *, departments: list[tuple[str, str]] | None = None, units: dict[int, list[tuple[str, str]]] | None = None
+    name: str,
+    ticket: Ticket,
+    user: User,
+    *,
+    departments: list[tuple[str, str]] | None = None,
+    units: dict[int, list[tuple[str, str]]] | None = None,
+    catalogue: list[tuple[str, str]] | None = None,
 ) -> list[Field]:
     """The inputs transition ``name`` needs, with sensible initial values for ``ticket``."""
     yes_no = [("true", str(_("是"))), ("false", str(_("否")))]
     if name == "resolve":
         return [Field("answer", str(_("答复内容")))]
-    if name in {"decline", "request_return", "reject_return", "reject_reply", "reopen"}:
+    if name == "request_return":
+        choices = departments if departments is not None else lead_departments()
+        entries = catalogue if catalogue is not None else catalogue_entries()
+        return [
+            _reason(),
+            Field("cited_rule", str(_("依据的派单目录条目")), kind="select", type="int", required=False, choices=[("", "—"), *entries]),
+            Field("suggested_department", str(_("建议承办单位")), kind="select", required=False, choices=[("", "—"), *choices]),
+        ]
+    if name == "approve_return":
+        choices = departments if departments is not None else lead_departments()
+        return [
+            Field("department", str(_("改派至（可不选，稍后再派）")), kind="select", required=False, choices=[("", "—"), *choices], initial=_suggested(ticket)),
+            _reason(_("说明"), required=False),
+        ]
+    if name in {"decline", "reject_return", "reject_reply", "reopen"}:
         return [_reason()]
     if name in {"reject_extension", "withdraw"}:
         return [_reason(required=False)]
@@ -154,6 +190,7 @@ def forms_for(
     only: set[str] | None = None,
     departments: list[tuple[str, str]] | None = None,
     units: dict[int, list[tuple[str, str]]] | None = None,
+    catalogue: list[tuple[str, str]] | None = None,
 ) -> list[ActionForm]:
     """An ``ActionForm`` for every step ``user`` may take on ``ticket`` now (limited to ``only`` when given).
     A list of tickets passes ``departments`` and ``units`` read once for all of them."""
@@ -165,7 +202,7 @@ def forms_for(
             ActionForm(
                 name=name,
                 label=str(LABELS[name]),
-                fields=fields_for(name, ticket, user, departments=departments, units=units),
+                fields=fields_for(name, ticket, user, departments=departments, units=units, catalogue=catalogue),
                 one_click=name in ONE_CLICK,
                 secondary=name in SECONDARY,
             )

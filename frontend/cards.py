@@ -37,6 +37,7 @@ def build(tickets, user: User, *, with_timeline: bool = False, only: set[str] | 
     tickets = list(tickets)
     departments = actionforms.lead_departments()
     units = actionforms.units_of({t.department_id for t in tickets})
+    catalogue = actionforms.catalogue_entries() if any(t.state in actionforms.CITING_STATES for t in tickets) else []
     events = defaultdict(list)
     if with_timeline and tickets:
         for event in TicketEvent.objects.filter(ticket__in=tickets).select_related("actor", "department").order_by("created_at", "id"):
@@ -46,7 +47,7 @@ def build(tickets, user: User, *, with_timeline: bool = False, only: set[str] | 
         cards.append(
             Card(
                 ticket=ticket,
-                forms=actionforms.forms_for(ticket, user, only=only, departments=departments, units=units),
+                forms=actionforms.forms_for(ticket, user, only=only, departments=departments, units=units, catalogue=catalogue),
                 contact=contact_for(ticket, user),
                 timeline=timeline.rows(visible_events(ticket, user, events[ticket.pk]), user) if with_timeline else [],
             )

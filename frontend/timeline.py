@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
 from routing.models import TicketEvent
@@ -31,7 +33,8 @@ DETAIL_LABELS = {
     "department_name": _("单位"), "unit_name": _("下级单位"), "reason": _("理由"), "note": _("说明"), "text": _("内容"),
     "answer": _("答复"), "days": _("延期天数"), "handle_due": _("新办结时限"), "into": _("并入"), "channel": _("渠道"),
     "satisfaction": _("满意度"), "reached": _("联系上"), "solved": _("已解决"), "founded": _("属实"), "on_time": _("按时"),
-    "deadline": _("时限"),
+    "deadline": _("时限"), "cited_rule_name": _("依据目录"), "suggested_department_name": _("建议承办单位"),
+    "decide_due": _("裁定期限"), "redispatched_to_name": _("改派至"),
 }  # fmt: skip
 
 ROLE_LABELS = dict(Role.choices)
@@ -63,6 +66,9 @@ def _value(key: str, value) -> str:
         return str(dict(Channel.choices).get(value, value))
     if key == "deadline":
         return str({"accept": _("签收"), "handle": _("办结")}.get(value, value))
+    if key == "decide_due":
+        when = parse_datetime(str(value))
+        return f"{timezone.localtime(when):%Y-%m-%d %H:%M}" if when else str(value)
     return str(value)
 
 

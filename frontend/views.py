@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from frontend import cards, replyreview, timeline
 from frontend.navigation import workspaces_for
-from routing import accounts, actions, reviews, selectors
+from routing import accounts, actions, disputes, reviews, selectors
 
 
 class LockoutAuthenticationForm(AuthenticationForm):
@@ -66,6 +66,7 @@ def ticket_detail(request, number: str):
     if ticket is None:
         raise Http404
     events = cards.visible_events(ticket, request.user, selectors.timeline(ticket))
+    ticket.pending_dispute = disputes.pending(ticket) if ticket.state == "return_requested" else None
     card = cards.Card(
         ticket=ticket,
         forms=cards.actionforms.forms_for(ticket, request.user),

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from frontend import cards, hotspots, reference, replyreview
 from frontend.timeline import KIND_LABELS
 from frontend.access import role_required
-from routing import hotissues, kpis, repeats, reviews, selectors
+from routing import disputes, hotissues, kpis, repeats, reviews, selectors
 from routing.models import Ticket, TicketEvent
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import Channel, State, TicketType, Urgency
@@ -73,6 +73,9 @@ def console_callbacks(request):
 # --- dispatcher -----------------------------------------------------------------------
 def _dispatch_sections(user) -> list[dict]:
     queue = list(selectors.dispatcher_queue()[: QUEUE_LIMIT * 2])
+    pending = disputes.pending_for(t.pk for t in queue if t.state == State.RETURN_REQUESTED)
+    for ticket in queue:
+        ticket.pending_dispute = pending.get(ticket.pk)  # shown on the 退单审核 card; its suggestion preselects 改派
     built = cards.build(queue, user)
     registered = [c for c in built if c.ticket.state == State.REGISTERED][:QUEUE_LIMIT]
     for card in registered[:REPEATS_LIMIT]:
@@ -82,9 +85,10 @@ def _dispatch_sections(user) -> list[dict]:
     found = reviews.current(c.ticket.pk for c in replies)
     for card in replies:
         card.review = replyreview.view(found.get(card.ticket.pk), card.ticket)
+    returns = [c for c in built if c.ticket.state == State.RETURN_REQUESTED]
     return [
         {"key": "registered", "title": _("待派单"), "cards": registered},
-        {"key": "returns", "title": _("退单审核"), "cards": [c for c in built if c.ticket.state == State.RETURN_REQUESTED]},
+        {"key": "returns", "title": _("退单审核"), "cards": returns},
         {"key": "extensions", "title": _("延期审批"), "cards": [c for c in built if c.ticket.state == State.ACCEPTED and c.ticket.extension_pending]},
         {"key": "replies", "title": _("答复审核"), "cards": replies},
     ]
@@ -180,6 +184,7 @@ def supervisor(request):
         "overdue": _overdue_cards(request.user),
         "hotspots": hotspots.rising(),
         "reply_quality": reviews.quality(*kpis.period(start, end)[:2]),
+        "disputes": disputes.report(*kpis.period(start, end)[:2], limit=20),
     }
     return render(request, "frontend/supervisor.html", context)
 

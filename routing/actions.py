@@ -17,9 +17,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed
 
-from routing import deadlines, effects, reviews
+from routing import deadlines, disputes, effects, reviews
 from routing.errors import InvalidInput, NotAllowed, TransitionConflict
-from routing.models import Category, CategoryCorrection, Department, ReplyReview, Ticket, TicketEvent, User
+from routing.models import Category, CategoryCorrection, Department, DispatchDispute, DispatchRule, ReplyReview, Ticket, TicketEvent, User
 from routing.roles import HOTLINE_ROLES, Actor, Role, as_actor
 from routing.states import Satisfaction, State
 
@@ -190,6 +190,7 @@ def dispatch_ticket(
         t.dispatch(department=department, at=now, accept_due=due.accept_due, handle_due=due.handle_due, return_until=due.return_until, warn_at=due.accept_warn)
         t.save()
         t.assisting_departments.set(assisting)
+        data["catalogue_rule"] = rule.pk if rule is not None else disputes.rule_behind(t, department)  # what a dispute of it counts against
 
     actor = as_actor(by)
     data = {"department": department.pk, "department_name": department.name, "assisting": [d.pk for d in assisting]}
@@ -228,20 +229,73 @@ def accept_ticket(ticket: Ticket, *, by) -> Ticket:
     return perform(ticket, "accept", by=by, apply=apply, outcome=outcome)
 
 
-def request_return(ticket: Ticket, *, reason: str, by) -> Ticket:
-    """退单申请."""
+def request_return(
+    ticket: Ticket, *, reason: str, by, cited_rule: DispatchRule | None = None, suggested_department: Department | None = None
+) -> Ticket:
+    """退单申请 / 派单异议: the reason, and optionally the catalogue entry that makes the ticket another
+    department's business and the department that should have it. The desk decides by ``decide_due``."""
     reason = _required(reason, "reason")
-    return perform(ticket, "request_return", by=by, apply=lambda t: t.request_return(reason=reason), outcome=Outcome({"reason": reason}))
+    if cited_rule is not None and not cited_rule.active:
+        raise InvalidInput(_("引用的派单目录条目已停用"), details={"cited_rule": [_("已停用")]})
+    if suggested_department is not None and not suggested_department.active:
+        raise InvalidInput(_("该单位已停用"), details={"suggested_department": [_("该单位已停用")]})
+    now = timezone.now()
+    actor = as_actor(by)
+    outcome = Outcome({"reason": reason})
+
+    def apply(t: Ticket):
+        if suggested_department is not None and suggested_department.pk == t.department_id:
+            raise InvalidInput(_("建议承办单位不能是本单位"), details={"suggested_department": [_("不能是本单位")]})
+        t.request_return(reason=reason)
+        dispute = disputes.file(t, by=actor.user, reason=reason, cited_rule=cited_rule, suggested_department=suggested_department, at=now)
+        outcome.data["decide_due"] = dispute.decide_due.isoformat()
+        if cited_rule is not None:
+            outcome.data.update(cited_rule=cited_rule.pk, cited_rule_name=cited_rule.name)
+        if suggested_department is not None:
+            outcome.data.update(suggested_department=suggested_department.pk, suggested_department_name=suggested_department.name)
+
+    return perform(ticket, "request_return", by=by, apply=apply, outcome=outcome)
 
 
-def approve_return(ticket: Ticket, *, by) -> Ticket:
-    return perform(ticket, "approve_return", by=by, apply=lambda t: t.approve_return())
+def _decided(t: Ticket, outcome: Outcome, decision: str, actor: Actor, *, reason: str, at, redispatched_to: Department | None = None) -> None:
+    dispute = disputes.decide(t, outcome=decision, by=actor.user, reason=reason, redispatched_to=redispatched_to, at=at)
+    if dispute is not None:
+        outcome.data["on_time"] = dispute.on_time
+
+
+def approve_return(ticket: Ticket, *, by, department: Department | None = None, assisting: Iterable[Department] = (), reason: str = "") -> Ticket:
+    """退单同意 (异议成立); with ``department`` the ticket is re-dispatched (改派) in the same transaction."""
+    reason = (reason or "").strip()[:2000]
+    if department is not None and not department.active:
+        raise InvalidInput(_("该单位已停用"), details={"department": [_("该单位已停用")]})
+    now = timezone.now()
+    actor = as_actor(by)
+    outcome = Outcome({"reason": reason} if reason else {})
+
+    def apply(t: Ticket):
+        if department is not None and department.pk == t.department_id:
+            raise InvalidInput(_("异议成立时不能改派回提出异议的单位"), details={"department": [_("不能是提出异议的单位")]})
+        _decided(t, outcome, DispatchDispute.Outcome.UPHELD, actor, reason=reason, at=now, redispatched_to=department)
+        if department is not None:
+            outcome.data.update(redispatched_to=department.pk, redispatched_to_name=department.name)
+        t.approve_return()
+
+    with transaction.atomic():
+        returned = perform(ticket, "approve_return", by=by, apply=apply, outcome=outcome)
+        if department is None:
+            return returned
+        return dispatch_ticket(returned, department=department, assisting=assisting, by=by)
 
 
 def reject_return(ticket: Ticket, *, reason: str, by) -> Ticket:
+    """退单驳回 (异议不成立): back to the department, in the state it asked from."""
     reason = _required(reason, "reason")
+    now = timezone.now()
+    actor = as_actor(by)
+    outcome = Outcome({"reason": reason})
 
     def apply(t: Ticket):
+        _decided(t, outcome, DispatchDispute.Outcome.REJECTED, actor, reason=reason, at=now)
         t.reject_return()
         # The deadline of the state it goes back to runs again; its cards stay as they were.
         if t.state == State.DISPATCHED:
@@ -249,7 +303,7 @@ def reject_return(ticket: Ticket, *, reason: str, by) -> Ticket:
         else:
             t.due_at, t.warn_at = t.handle_due, deadlines.handle_warn_point(t)
 
-    return perform(ticket, "reject_return", by=by, apply=apply, outcome=Outcome({"reason": reason}))
+    return perform(ticket, "reject_return", by=by, apply=apply, outcome=outcome)
 
 
 def request_extension(ticket: Ticket, *, days: int, reason: str, by) -> Ticket:
@@ -421,7 +475,13 @@ def merge_ticket(ticket: Ticket, *, into: Ticket, by) -> Ticket:
 def withdraw_ticket(ticket: Ticket, *, by, reason: str = "") -> Ticket:
     """撤单, only before the reply."""
     now = timezone.now()
-    return perform(ticket, "withdraw", by=by, apply=lambda t: t.withdraw(at=now), outcome=Outcome({"reason": (reason or "").strip()[:2000]}))
+
+    def apply(t: Ticket):
+        if t.state == State.RETURN_REQUESTED:
+            disputes.void(t, at=now)
+        t.withdraw(at=now)
+
+    return perform(ticket, "withdraw", by=by, apply=apply, outcome=Outcome({"reason": (reason or "").strip()[:2000]}))
 
 
 # --- steps that are events, not transitions -----------------------------------

@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from routing.models import (
-    Area, CalendarOverride, Category, CategoryCorrection, ClassifierModel, DeadlinePolicy, Department, DispatchRule, ExportRecord, IntelligencePolicy,
+    Area, CalendarOverride, Category, CategoryCorrection, ClassifierModel, DeadlinePolicy, Department, DispatchDispute, DispatchRule, ExportRecord, IntelligencePolicy,
     OutboxMessage, Ticket, TicketEvent, User,
 )  # fmt: skip
 
@@ -143,3 +143,13 @@ class ExportRecordAdmin(ReadOnlyAdmin):
     list_filter = ["kind", "format"]
     search_fields = ["user__username"]
     list_select_related = ["user"]
+
+
+@admin.register(DispatchDispute)
+class DispatchDisputeAdmin(ReadOnlyAdmin):
+    """派单异议: filed and decided through the ticket's steps, so read only here."""
+
+    list_display = ["filed_at", "ticket", "department", "cited_rule", "suggested_department", "outcome", "decided_at", "redispatched_to"]
+    list_filter = ["outcome", "department"]
+    search_fields = ["ticket__number", "reason"]
+    list_select_related = ["ticket", "department", "cited_rule", "suggested_department", "redispatched_to"]

@@ -57,6 +57,7 @@ _HANDLE_DAYS = {
 }
 LIFE_SAFETY_ACCEPT = Limit(15, Unit.MINUTES)
 RETURN_WINDOW = Limit(2, Unit.WORKING_DAYS)
+DISPUTE_DECISION = Limit(1, Unit.WORKING_DAYS)  # the dispatch desk decides a 退单 / 派单异议 within this
 MAX_EXTENSION_DAYS = 10
 
 
@@ -121,6 +122,11 @@ def accept_warn_point(ticket, *, calendar: WorkingCalendar | None = None) -> dt.
     limit = LIFE_SAFETY_ACCEPT if ticket.life_safety else policy_for(ticket.type, ticket.urgency).accept
     start = ticket.dispatched_at or ticket.registered_at
     return limit.warn_point(min(start, ticket.accept_due), ticket.accept_due, calendar)
+
+
+def dispute_decide_due(at: dt.datetime, *, calendar: WorkingCalendar | None = None) -> dt.datetime:
+    """When the dispatch desk must have decided a dispute filed at ``at``."""
+    return DISPUTE_DECISION.after(at, calendar or WorkingCalendar())
 
 
 def extended(handle_due: dt.datetime, days: int, *, calendar: WorkingCalendar | None = None) -> dt.datetime:

@@ -123,6 +123,24 @@ def kpi_table(report: dict) -> Table:
     return Table(kind="kpis", title=title, headers=headers, rows=rows())
 
 
+def dispute_table(report: dict, *, start, end) -> Table:
+    """The 派单异议 report (``disputes.report``) per department: the total first, rates as percentages."""
+    headers = [_("承办单位"), _("派单数"), _("异议数"), _("异议率"), _("异议成立"), _("异议驳回"), _("待裁定"), _("裁定超时")]
+
+    def percent(value):
+        return round(value * 100, 2) if value is not None else ""
+
+    def rows() -> Iterator[list]:
+        t = report["totals"]
+        yield [_("合计（%(start)s 至 %(end)s）") % {"start": start, "end": end}, t["dispatched"], t["disputes"], percent(t["rate"]),
+               t["upheld"], t["rejected"], t["pending"], t["overdue"]]  # fmt: skip
+        for r in report["departments"]:
+            yield [r["name"], r["dispatched"], r["disputes"], percent(r["rate"]), r["upheld"], r["rejected"], r["pending"], r["overdue"]]
+
+    title = _("派单异议 %(start)s 至 %(end)s") % {"start": start, "end": end}
+    return Table(kind="disputes", title=title, headers=headers, rows=rows())
+
+
 # --- writing ------------------------------------------------------------------------------
 def _counted(table: Table, counter: list[int]) -> Iterator[Sequence]:
     for row in table.rows:

@@ -629,3 +629,56 @@ class ExportRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}.{self.format} · {self.user} · {timezone.localtime(self.created_at):%Y-%m-%d %H:%M}"
+
+
+class DispatchDispute(models.Model):
+    """派单异议 / 退单申请: a department says a ticket is not its business, citing the catalogue entry
+    (派单目录) that makes it someone else's. The dispatch desk upholds it (and may re-dispatch at once,
+    改派) or rejects it before ``decide_due``. ``dispatched_rule`` is the catalogue entry behind the
+    disputed dispatch, so disputes can be counted per rule; upheld ones propose catalogue changes."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", _("待裁定")
+        UPHELD = "upheld", _("异议成立")
+        REJECTED = "rejected", _("异议驳回")
+        VOID = "void", _("工单已撤")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="disputes")
+    department = models.ForeignKey(Department, verbose_name=_("提出单位"), on_delete=models.PROTECT, related_name="disputes")
+    filed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    filed_at = models.DateTimeField(_("提出时间"))
+    reason = models.TextField(_("理由"))
+    dispatched_rule = models.ForeignKey(DispatchRule, verbose_name=_("派单依据"), null=True, blank=True, on_delete=models.SET_NULL, related_name="disputes")
+    cited_rule = models.ForeignKey(DispatchRule, verbose_name=_("引用的目录条目"), null=True, blank=True, on_delete=models.SET_NULL, related_name="cited_by")
+    suggested_department = models.ForeignKey(Department, verbose_name=_("建议承办单位"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decide_due = models.DateTimeField(_("裁定期限"))
+    outcome = models.CharField(_("裁定结果"), max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
+    decided_at = models.DateTimeField(_("裁定时间"), null=True, blank=True)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decision_reason = models.TextField(_("裁定说明"), blank=True)
+    redispatched_to = models.ForeignKey(Department, verbose_name=_("改派单位"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name = _("派单异议")
+        verbose_name_plural = _("派单异议")
+        ordering = ["-filed_at", "-id"]
+        indexes = [models.Index(fields=["filed_at", "department"], name="dispute_period")]
+        constraints = [
+            models.UniqueConstraint(fields=["ticket"], condition=Q(outcome="pending"), name="one_pending_dispute_per_ticket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket.number} · {self.department}"
+
+    @property
+    def on_time(self) -> bool | None:
+        if self.decided_at is None:
+            return None
+        return self.decided_at <= self.decide_due
+
+    @property
+    def overdue(self) -> bool:
+        """Still pending past its decision deadline, or decided after it."""
+        if self.outcome == self.Outcome.PENDING:
+            return timezone.now() > self.decide_due
+        return self.decided_at is not None and self.decided_at > self.decide_due

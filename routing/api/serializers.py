@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from hotline.fields import Text, phone_validator
 from routing import privacy, selectors
-from routing.models import Area, Category, Department, Ticket, TicketEvent
+from routing.models import Area, Category, Department, DispatchDispute, DispatchRule, Ticket, TicketEvent
 from routing.phones import text_for
 from routing.roles import Role, sees_contact
 from routing.states import Channel, Satisfaction, TicketType, Urgency
@@ -176,11 +176,43 @@ class TicketSerializer(serializers.ModelSerializer):
         return shown
 
 
+_when = serializers.DateTimeField().to_representation  # local time, like every other timestamp of the API
+
+
+class DisputeShape(serializers.Serializer):
+    """A pending 退单 / 派单异议, as the dispatch desk decides it."""
+
+    id = serializers.IntegerField()
+    department = DepartmentRef()
+    reason = serializers.CharField()
+    cited_rule = RuleRef(allow_null=True)
+    suggested_department = DepartmentRef(allow_null=True)
+    filed_at = serializers.DateTimeField()
+    decide_due = serializers.DateTimeField()
+    overdue = serializers.BooleanField()
+
+
 class TicketDetailSerializer(TicketSerializer):
     available_transitions = serializers.SerializerMethodField()
+    dispute = serializers.SerializerMethodField()
 
     class Meta(TicketSerializer.Meta):
-        fields = [*TicketSerializer.Meta.fields, "available_transitions"]
+        fields = [*TicketSerializer.Meta.fields, "available_transitions", "dispute"]
+
+    @extend_schema_field(DisputeShape(allow_null=True))
+    def get_dispute(self, ticket):
+        from routing import disputes
+
+        dispute = disputes.pending(ticket) if ticket.state == "return_requested" else None
+        if dispute is None:
+            return None
+        ref = lambda d: {"id": d.pk, "code": d.code, "name": d.name} if d else None  # noqa: E731
+        return {
+            "id": dispute.pk, "department": ref(dispute.department), "reason": dispute.reason,
+            "cited_rule": {"id": dispute.cited_rule.pk, "name": dispute.cited_rule.name} if dispute.cited_rule_id else None,
+            "suggested_department": ref(dispute.suggested_department), "filed_at": _when(dispute.filed_at),
+            "decide_due": _when(dispute.decide_due), "overdue": dispute.overdue,
+        }  # fmt: skip
 
     def get_available_transitions(self, ticket) -> list[str]:
         from routing.actions import available_transitions
@@ -320,6 +352,73 @@ class ReplyQualitySerializer(serializers.Serializer):
     rejected_share = serializers.FloatField()
 
 
+class CatalogueRuleSerializer(serializers.ModelSerializer):
+    """An entry of the dispatch catalogue (派单目录), as a department cites it in a dispute."""
+
+    category = serializers.SerializerMethodField()
+    area = serializers.SerializerMethodField()
+    department = DepartmentRefField(read_only=True)
+
+    class Meta:
+        model = DispatchRule
+        fields = ["id", "name", "category", "area", "keywords", "department", "automatic"]
+
+    @extend_schema_field(CategoryRef(allow_null=True))
+    def get_category(self, rule):
+        return {"id": rule.category.pk, "name": rule.category.name, "path": rule.category.path} if rule.category_id else None
+
+    @extend_schema_field(AreaRef(allow_null=True))
+    def get_area(self, rule):
+        return {"id": rule.area.pk, "name": rule.area.name, "kind": rule.area.kind} if rule.area_id else None
+
+
+class DisputeDepartmentRow(serializers.Serializer):
+    department = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField(allow_blank=True)
+    dispatched = serializers.IntegerField(help_text="dispatches to it in the period")
+    disputes = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True, help_text="disputes ÷ dispatched")
+    upheld = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    overdue = serializers.IntegerField(help_text="decided after, or still pending past, the decision deadline")
+    upheld_rate = serializers.FloatField(allow_null=True, help_text="upheld ÷ decided")
+
+
+class DisputeRuleRow(serializers.Serializer):
+    rule = serializers.IntegerField()
+    name = serializers.CharField()
+    department = serializers.CharField()
+    dispatched = serializers.IntegerField(help_text="dispatches made on this catalogue entry in the period")
+    disputes = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True)
+    upheld = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+
+
+class DisputeProposal(serializers.Serializer):
+    rule = serializers.IntegerField(allow_null=True, help_text="the entry that sent them, or null for hand dispatches")
+    rule_name = serializers.CharField(allow_blank=True)
+    from_department = serializers.CharField()
+    to_department = serializers.CharField()
+    to_department_code = serializers.CharField()
+    upheld = serializers.IntegerField()
+    cited_rules = serializers.ListField(child=serializers.CharField())
+    categories = serializers.ListField(child=serializers.CharField())
+    tickets = serializers.ListField(child=serializers.CharField())
+    text = serializers.CharField()
+
+
+class DisputeTotals(serializers.Serializer):
+    dispatched = serializers.IntegerField()
+    disputes = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True)
+    upheld = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    overdue = serializers.IntegerField()
+
+
 class RepeatsInput(serializers.Serializer):
     text = Text(max_length=8000)
     title = Text(max_length=200, required=False, allow_blank=True, default="")
@@ -443,6 +542,62 @@ class ResolveInput(serializers.Serializer):
     answer = Text(max_length=4000)
 
 
+class StrictIdField(serializers.PrimaryKeyRelatedField):
+    """A row id as a JSON integer only: not "12", not 12.0, not true, not "" (DRF would take each)."""
+
+    def run_validation(self, data=serializers.empty):
+        if data is not serializers.empty and data is not None and (isinstance(data, bool) or not isinstance(data, int)):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().run_validation(data)
+
+
+@extend_schema_field({"oneOf": [{"type": "string", "minLength": 1, "maxLength": 64}, {"type": "integer"}]})
+class DepartmentCodeOrIdField(serializers.SlugRelatedField):
+    """An active department by its code (a string) or its id (an integer); anything else is a 400."""
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="code", queryset=Department.objects.filter(active=True), **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        if data is not serializers.empty and data is not None and (isinstance(data, bool) or not isinstance(data, (str, int))):
+            self.fail("invalid")
+        if data == "":
+            self.fail("invalid")
+        return super().run_validation(data)
+
+    def to_internal_value(self, data):
+        if isinstance(data, int):
+            found = self.get_queryset().filter(pk=data).first()
+            if found is None:
+                self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+            return found
+        return super().to_internal_value(data)
+
+
+class ReturnInput(serializers.Serializer):
+    """退单申请 / 派单异议: the reason; the catalogue entry cited and the department suggested, when the department knows them."""
+
+    reason = Text(max_length=4000)
+    cited_rule = StrictIdField(
+        queryset=DispatchRule.objects.filter(active=True), required=False, allow_null=True, default=None,
+        help_text="the dispatch-catalogue entry (rule id) that makes this ticket another department's business",
+    )  # fmt: skip
+    suggested_department = DepartmentCodeOrIdField(required=False, allow_null=True, default=None, help_text="the department that should have it (code or id)")
+
+
+class ApproveReturnInput(serializers.Serializer):
+    """退单同意 (异议成立); with ``department`` the ticket is re-dispatched at once (改派)."""
+
+    department = DepartmentCodeOrIdField(required=False, allow_null=True, default=None, help_text="re-dispatch to this lead department (code or id) in the same step")
+    assisting = serializers.ListField(child=DepartmentCodeOrIdField(), required=False, default=list, max_length=20)
+    reason = Text(max_length=2000, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs):
+        if attrs["assisting"] and attrs["department"] is None:
+            raise serializers.ValidationError({"assisting": [_("协办单位只能随改派一起指定")]})
+        return attrs
+
+
 class DispatchInput(serializers.Serializer):
     department = serializers.SlugRelatedField(slug_field="code", queryset=Department.objects.filter(active=True))
     category = serializers.PrimaryKeyRelatedField(queryset=Category.objects.all(), required=False, allow_null=True, default=None)
@@ -539,4 +694,8 @@ class ExportFormat(serializers.Serializer):
 
 
 class KpiExportQuery(KpiQuery, ExportFormat):
+    pass
+
+
+class PeriodExportQuery(PeriodQuery, ExportFormat):
     pass

@@ -22,12 +22,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from routing import accounts, actions, exports, hotissues, intelligence, kpis, repeats, reviews, selectors
+from routing import accounts, actions, disputes, exports, hotissues, intelligence, kpis, repeats, reviews, selectors
 from routing.api import serializers as s
 from routing.errors import NotAllowed, NotFound, NotReady
 from routing.intelligence import review
 from routing.intake import IntakeRequest, register_ticket
-from routing.models import Area, Category, Department, ExportRecord, Ticket
+from routing.models import Area, Category, Department, DispatchRule, ExportRecord, Ticket
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import TicketType
 
@@ -151,8 +151,14 @@ TRANSITIONS = {
     "dispatch": (s.DispatchInput, lambda t, d, u: actions.dispatch_ticket(t, department=d["department"], assisting=d["assisting"], category=d["category"], by=u)),
     "sub_dispatch": (s.SubDispatchInput, lambda t, d, u: actions.sub_dispatch_ticket(t, unit=d["unit"], by=u)),
     "accept": (s.EmptyInput, lambda t, d, u: actions.accept_ticket(t, by=u)),
-    "request_return": (s.ReasonInput, lambda t, d, u: actions.request_return(t, reason=d["reason"], by=u)),
-    "approve_return": (s.EmptyInput, lambda t, d, u: actions.approve_return(t, by=u)),
+    "request_return": (
+        s.ReturnInput,
+        lambda t, d, u: actions.request_return(t, reason=d["reason"], cited_rule=d["cited_rule"], suggested_department=d["suggested_department"], by=u),
+    ),
+    "approve_return": (
+        s.ApproveReturnInput,
+        lambda t, d, u: actions.approve_return(t, department=d["department"], assisting=d["assisting"], reason=d["reason"], by=u),
+    ),
     "reject_return": (s.ReasonInput, lambda t, d, u: actions.reject_return(t, reason=d["reason"], by=u)),
     "request_extension": (s.ExtensionInput, lambda t, d, u: actions.request_extension(t, days=d["days"], reason=d["reason"], by=u)),
     "approve_extension": (s.EmptyInput, lambda t, d, u: actions.approve_extension(t, by=u)),
@@ -262,6 +268,15 @@ class Areas(ListAPIView):
     permission_classes = [StaffOnly]
     serializer_class = s.AreaSerializer
     queryset = Area.objects.all().order_by("path")
+    pagination_class = None
+
+
+class Catalogue(ListAPIView):
+    """``GET /api/v1/catalogue/``: the active entries of the dispatch catalogue (派单目录), the ones a dispute may cite."""
+
+    permission_classes = [StaffOnly]
+    serializer_class = s.CatalogueRuleSerializer
+    queryset = DispatchRule.objects.filter(active=True).select_related("category", "area", "department")
     pagination_class = None
 
 
@@ -386,6 +401,34 @@ class ReplyQuality(APIView):
         return Response({"from": first, "to": last, "results": s.ReplyQualitySerializer(reviews.quality(start, end), many=True).data})
 
 
+class DisputeKpis(APIView):
+    """``GET /api/v1/kpis/disputes/?from=&to=``: 派单异议 per department and per catalogue entry, and the
+    catalogue changes upheld disputes propose (supervisors, dispatchers)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(
+        parameters=PERIOD_PARAMETERS,
+        responses={
+            200: inline_serializer(
+                "DisputeReport",
+                {
+                    "from": drf_serializers.DateField(), "to": drf_serializers.DateField(), "totals": s.DisputeTotals(),
+                    "departments": s.DisputeDepartmentRow(many=True), "rules": s.DisputeRuleRow(many=True), "proposals": s.DisputeProposal(many=True),
+                },
+            )
+        },
+    )  # fmt: skip
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+            raise NotAllowed(_("只有督办和派单人员可以查看考核指标"))
+        query = s.PeriodQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        start, end, first, last = kpis.period(v.get("from_"), v.get("to"))
+        return Response({"from": first, "to": last, **disputes.report(start, end)})
+
+
 class Kpis(APIView):
     """``GET /api/v1/kpis/?from=&to=&by=department|category|area|day`` (supervisors and dispatchers)."""
 
@@ -473,6 +516,24 @@ class KpiExport(APIView):
         report = kpis.compute(start=v.get("from_"), end=v.get("to"), by=v.get("by") or None)
         params = {"from": report["from"], "to": report["to"], "by": report["by"] or ""}
         return _export(request, exports.kpi_table(report), v["format"], params)
+
+
+class DisputeExport(APIView):
+    """``GET /api/v1/kpis/disputes/export/?from=&to=&format=csv|xlsx`` (supervisors and dispatchers): the
+    派单异议 report per department as a sheet; every export is recorded."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(parameters=[*PERIOD_PARAMETERS, s.ExportFormat], responses=_FILE)
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+            raise NotAllowed(_("只有督办和派单人员可以导出考核指标"))
+        query = s.PeriodExportQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        start, end, first, last = kpis.period(v.get("from_"), v.get("to"))
+        table = exports.dispute_table(disputes.report(start, end), start=first, end=last)
+        return _export(request, table, v["format"], {"from": first.isoformat(), "to": last.isoformat()})
 
 
 class QueueExport(APIView):

@@ -40,7 +40,7 @@ class MissedCall(serializers.Serializer):
         return call.callback_done_at is None and call.callback_due_at < timezone.now()
 
 
-class CallbackInput(serializers.Serializer):
+class MissedCallResultInput(serializers.Serializer):
     result = serializers.ChoiceField(choices=CallRecord.CallbackResult.choices)
     note = Text(required=False, allow_blank=True, max_length=500, default="")
 
@@ -65,10 +65,10 @@ class CallBack(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="calls_missed_record", request=CallbackInput, responses={200: MissedCall})
+    @extend_schema(operation_id="calls_missed_record", request=MissedCallResultInput, responses={200: MissedCall})
     def post(self, request, call_sid: str):
         callbacks.check_may_call_back(request.user)
-        data = CallbackInput(data=request.data if isinstance(request.data, dict) else {})
+        data = MissedCallResultInput(data=request.data if isinstance(request.data, dict) else {})
         data.is_valid(raise_exception=True)
         call = callbacks.record(call_sid, result=data.validated_data["result"], note=data.validated_data["note"], by=request.user)
         return Response(MissedCall(call).data)
