@@ -369,11 +369,15 @@ def _history_walk(ticket: Ticket, clock: _Clock, rng: random.Random, users: dict
     if fate < 0.61:
         clock.after(rng.uniform(2, 20), actions.withdraw_ticket, ticket, by=agent, reason="市民来电表示问题已自行解决")
         return ticket
-    if fate < 0.65:  # the wrong department: it asks to return it, and the dispatcher sends it on
-        ticket = clock.after(rng.uniform(1, 8), actions.request_return, ticket, reason="不属于本单位职责范围", by=_liaison(department, users))
-        ticket = clock.after(rng.uniform(0.5, 4), actions.approve_return, ticket, by=dispatcher)
-        department = rng.choice([b for b in bureaus if b.pk != department.pk])
-        ticket = clock.after(0.5, actions.dispatch_ticket, ticket, department=department, by=dispatcher)
+    if fate < 0.65:  # the wrong department: it disputes the dispatch citing the catalogue, and the desk re-dispatches (改派)
+        right = rng.choice([b for b in bureaus if b.pk != department.pk])
+        cited = DispatchRule.objects.filter(department=right, active=True).order_by("id").first()
+        ticket = clock.after(
+            rng.uniform(1, 8), actions.request_return, ticket, reason="不属于本单位职责范围", cited_rule=cited, suggested_department=right,
+            by=_liaison(department, users),
+        )  # fmt: skip
+        department = right
+        ticket = clock.after(rng.uniform(0.5, 4), actions.approve_return, ticket, department=department, by=dispatcher)
     staff = _liaison(department, users)
     late_accept = rng.random() < 0.1
     ticket = clock.after(rng.uniform(26, 40) if late_accept else rng.uniform(0.5, 7), actions.accept_ticket, ticket, by=staff)

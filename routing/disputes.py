@@ -120,9 +120,9 @@ def report(lower: dt.datetime, upper: dt.datetime, *, limit: int = 50) -> dict:
             "rule": pk, "name": rule.name, "department": rule.department.name, "dispatched": by_rule.get(pk, 0),
             "disputes": row["disputes"], "rate": _rate(row["disputes"], by_rule.get(pk, 0)), "upheld": row["upheld"], "rejected": row["rejected"],
         })  # fmt: skip
-    total = filed.aggregate(**_TALLY, late=Count("id", filter=late))
+    total = filed.aggregate(**_TALLY, overdue=Count("id", filter=late))
     return {
-        "totals": {**total, "overdue": total.pop("late"), "dispatched": sum(received.values()), "rate": _rate(total["disputes"], sum(received.values()))},
+        "totals": {**total, "dispatched": sum(received.values()), "rate": _rate(total["disputes"], sum(received.values()))},
         "departments": departments,
         "rules": rules,
         "proposals": proposals(filed, limit=limit),
