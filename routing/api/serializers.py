@@ -87,6 +87,14 @@ class DepartmentRefField(serializers.Field):
         return {"id": value.pk, "code": value.code, "name": value.name} if value else None
 
 
+def _category_ref(category) -> dict:
+    return {"id": category.pk, "name": category.name, "path": category.path}
+
+
+def _area_ref(area) -> dict:
+    return {"id": area.pk, "name": area.name, "kind": area.kind}
+
+
 class TicketSerializer(serializers.ModelSerializer):
     category = serializers.SerializerMethodField()
     area = serializers.SerializerMethodField()
@@ -131,11 +139,11 @@ class TicketSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(CategoryRef(allow_null=True))
     def get_category(self, ticket):
-        return {"id": ticket.category.pk, "name": ticket.category.name, "path": ticket.category.path} if ticket.category_id else None
+        return _category_ref(ticket.category) if ticket.category_id else None
 
     @extend_schema_field(AreaRef(allow_null=True))
     def get_area(self, ticket):
-        return {"id": ticket.area.pk, "name": ticket.area.name, "kind": ticket.area.kind} if ticket.area_id else None
+        return _area_ref(ticket.area) if ticket.area_id else None
 
     @extend_schema_field(RuleRef(allow_null=True))
     def get_proposed_rule(self, ticket):
@@ -365,11 +373,11 @@ class CatalogueRuleSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(CategoryRef(allow_null=True))
     def get_category(self, rule):
-        return {"id": rule.category.pk, "name": rule.category.name, "path": rule.category.path} if rule.category_id else None
+        return _category_ref(rule.category) if rule.category_id else None
 
     @extend_schema_field(AreaRef(allow_null=True))
     def get_area(self, rule):
-        return {"id": rule.area.pk, "name": rule.area.name, "kind": rule.area.kind} if rule.area_id else None
+        return _area_ref(rule.area) if rule.area_id else None
 
 
 class DisputeDepartmentRow(serializers.Serializer):
