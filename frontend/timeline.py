@@ -26,6 +26,8 @@ KIND_LABELS = {
     "ticket.kpi_excluded": _("不纳入考核"), "ticket.card_yellow": _("黄牌预警"), "ticket.card_red": _("红牌超期"),
     "ticket.chat_transcript": _("在线咨询记录"), "ticket.voicemail": _("电话留言"), "ticket.transcription": _("留言转写"),
     "ticket.sms_media": _("短信附件"), "ticket.recording_played": _("收听录音"),
+    "ticket.rating_excluded": _("评价不纳入考核"), "ticket.card_excluded": _("红牌不纳入考核"), "ticket.appeal_filed": _("申请复核"),
+    "ticket.appeal_upheld": _("复核申诉成立"), "ticket.appeal_rejected": _("复核申诉驳回"),
 }  # fmt: skip
 
 # data key → label; only these are shown (ids and internal flags are not).
@@ -34,7 +36,7 @@ DETAIL_LABELS = {
     "answer": _("答复"), "days": _("延期天数"), "handle_due": _("新办结时限"), "into": _("并入"), "channel": _("渠道"),
     "satisfaction": _("满意度"), "reached": _("联系上"), "solved": _("已解决"), "founded": _("属实"), "on_time": _("按时"),
     "deadline": _("时限"), "cited_rule_name": _("依据目录"), "suggested_department_name": _("建议承办单位"),
-    "decide_due": _("裁定期限"), "redispatched_to_name": _("改派至"),
+    "decide_due": _("裁定期限"), "redispatched_to_name": _("改派至"), "what": _("事项"),
 }  # fmt: skip
 
 ROLE_LABELS = dict(Role.choices)

@@ -12,7 +12,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
 
-from frontend import cards, replyreview, timeline
+from frontend import assessment, cards, replyreview, timeline
 from frontend.navigation import workspaces_for
 from routing import accounts, actions, disputes, reviews, selectors
 
@@ -79,5 +79,6 @@ def ticket_detail(request, number: str):
         "duplicates": ticket.duplicates.all().order_by("registered_at"),
         "available": actions.available_transitions(ticket, request.user),
         "review": replyreview.view(reviews.current([ticket.pk]).get(ticket.pk), ticket) if ticket.reply_text else None,
+        "assessment": assessment.view(ticket, request.user),
     }
     return render(request, "frontend/ticket.html", context)

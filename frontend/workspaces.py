@@ -22,8 +22,8 @@ from django.utils.translation import gettext as _
 from frontend import cards, hotspots, reference, replyreview
 from frontend.timeline import KIND_LABELS
 from frontend.access import role_required
-from routing import disputes, hotissues, kpis, repeats, reviews, selectors
-from routing.models import Ticket, TicketEvent
+from routing import disputes, hotissues, kpis, ratings, repeats, reviews, selectors
+from routing.models import KpiAppeal, Ticket, TicketEvent
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import Channel, State, TicketType, Urgency
 
@@ -119,7 +119,8 @@ def department(request):
     """承办单位: the department's queue by deadline with yellow and red cards; updates live."""
     if not request.user.department_id:
         raise PermissionDenied
-    return render(request, "frontend/department.html", _department_context(request.user))
+    context = {**_department_context(request.user), "appeals": ratings.appeals_for(department_id=request.user.department_id, limit=10)}
+    return render(request, "frontend/department.html", context)
 
 
 @role_required(Role.DEPARTMENT)
@@ -171,7 +172,8 @@ def _charts(report_by: dict[str, dict]) -> dict:
 def supervisor(request):
     """督办 / 指挥中心: KPIs as charts, the overdue list with urge and supervise, hot spots."""
     start, end = _period(request)
-    reports = kpis.compute_each(start=start, end=end, groupings=["department", "category", "area", "day"])
+    reports = kpis.compute_each(start=start, end=end, groupings=["department", "category", "area", "day", "type"])
+    by_type = reports.pop("type")
     totals = reports["department"]["totals"]
     labels = _kpi_labels()
     context = {
@@ -185,6 +187,8 @@ def supervisor(request):
         "hotspots": hotspots.rising(),
         "reply_quality": reviews.quality(*kpis.period(start, end)[:2]),
         "disputes": disputes.report(*kpis.period(start, end)[:2], limit=20),
+        "ratings": ratings.report(start, end, limit=20, by_type=by_type),
+        "pending_appeals": ratings.appeals_for(outcome=KpiAppeal.Outcome.PENDING, limit=20),
     }
     return render(request, "frontend/supervisor.html", context)
 

@@ -17,9 +17,11 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed
 
-from routing import deadlines, disputes, effects, reviews
+from routing import deadlines, disputes, effects, ratings, reviews
 from routing.errors import InvalidInput, NotAllowed, TransitionConflict
-from routing.models import Category, CategoryCorrection, Department, DispatchDispute, DispatchRule, ReplyReview, Ticket, TicketEvent, User
+from routing.models import (
+    Category, CategoryCorrection, Department, DispatchDispute, DispatchRule, KpiAppeal, KpiExclusion, ReplyReview, Ticket, TicketEvent, User,
+)  # fmt: skip
 from routing.roles import HOTLINE_ROLES, Actor, Role, as_actor
 from routing.states import Satisfaction, State
 
@@ -528,6 +530,88 @@ def exclude_from_kpis(ticket: Ticket, *, reason: str, by) -> Ticket:
         record_event(ticket, kind="ticket.kpi_excluded", actor=actor, from_state=ticket.state, data={"reason": reason}, department=ticket.department)
     ticket.refresh_from_db()
     return ticket
+
+
+def exclude_from_assessment(ticket: Ticket, *, subject: str, reason: str, event_id: int | None = None, by) -> KpiExclusion:
+    """不纳入考核 of one rating or red card (the latest, or ``event_id``), with a reason; only supervisors
+    decide it. One with a pending appeal is decided through the appeal."""
+    actor = as_actor(by)
+    if actor.role != Role.SUPERVISOR:
+        raise NotAllowed(_("只有督办人员可以设置不纳入考核"))
+    subject = ratings.subject_of(subject)
+    reason = _required(reason, "reason", max_length=500)
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        event = ratings.target(locked, subject, event_id=event_id, appealable=False)
+        if KpiExclusion.objects.filter(event=event).exists():
+            raise TransitionConflict(_("该事项已不纳入考核"), code="already_excluded", details={"event": event.pk})
+        if KpiAppeal.objects.filter(event=event, outcome=KpiAppeal.Outcome.PENDING).exists():
+            raise TransitionConflict(_("该事项有待复核的申诉，请在复核申诉中裁定"), code="appeal_pending", details={"event": event.pk})
+        exclusion = KpiExclusion.objects.create(event=event, ticket=locked, subject=subject, reason=reason, decided_by=actor.user)
+        data = {"subject": subject, "event": event.pk, "reason": reason, "what": ratings.describe(event)}
+        step = record_event(locked, kind=ratings.EXCLUDED_KIND[subject], actor=actor, from_state=locked.state, data=data, department=event.department)
+        effects.push(locked, step)
+    return exclusion
+
+
+def file_appeal(ticket: Ticket, *, subject: str, reason: str, event_id: int | None = None, by) -> KpiAppeal:
+    """复核申诉: the department that was rated unsatisfied or red-carded asks a supervisor to review it,
+    within ``deadlines.APPEAL_WINDOW`` of the rating or card; one appeal per rating or card."""
+    actor = as_actor(by)
+    if actor.role != Role.DEPARTMENT or actor.department is None:
+        raise NotAllowed(_("只有承办单位可以申请复核"), code="forbidden_role")
+    subject = ratings.subject_of(subject)
+    reason = _required(reason, "reason", max_length=2000)
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        event = ratings.target(locked, subject, event_id=event_id, appealable=True)
+        if event.department_id != actor.department.pk:
+            raise NotAllowed(_("只能对本单位的评价或红牌申请复核"), code="forbidden_department")
+        if KpiAppeal.objects.filter(event=event).exists():
+            raise TransitionConflict(_("该事项已申请过复核"), code="already_appealed", details={"event": event.pk})
+        if KpiExclusion.objects.filter(event=event).exists():
+            raise TransitionConflict(_("该事项已不纳入考核"), code="already_excluded", details={"event": event.pk})
+        until = deadlines.appeal_until(event.created_at)
+        if now > until:
+            raise TransitionConflict(
+                _("已超过申诉期限（%(n)s个工作日）") % {"n": deadlines.APPEAL_WINDOW.amount}, code="appeal_window_closed",
+                details={"event": event.pk, "until": until.isoformat()},
+            )  # fmt: skip
+        appeal = KpiAppeal.objects.create(
+            ticket=locked, event=event, subject=subject, department=actor.department, filed_by=actor.user, filed_at=now, reason=reason,
+            decide_due=deadlines.appeal_decide_due(now),
+        )  # fmt: skip
+        data = {"appeal": appeal.pk, "subject": subject, "event": event.pk, "reason": reason, "what": ratings.describe(event), "decide_due": appeal.decide_due.isoformat()}
+        step = record_event(locked, kind="ticket.appeal_filed", actor=actor, from_state=locked.state, data=data, department=actor.department)
+        effects.push(locked, step)
+    return appeal
+
+
+def decide_appeal(appeal: KpiAppeal, *, upheld: bool, reason: str, by) -> KpiAppeal:
+    """A supervisor's 复核 of an appeal: upheld leaves the rating or red card out of the KPIs (a
+    ``KpiExclusion`` with this reason), rejected keeps it; the department sees the decision."""
+    actor = as_actor(by)
+    if actor.role != Role.SUPERVISOR:
+        raise NotAllowed(_("只有督办人员可以复核申诉"), code="forbidden_role")
+    if not isinstance(upheld, bool):
+        raise InvalidInput(_("upheld 须为布尔值"), details={"upheld": [_("须为 true 或 false")]})
+    reason = _required(reason, "reason", max_length=500)
+    now = timezone.now()
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=appeal.ticket_id)
+        appeal = KpiAppeal.objects.select_for_update(of=("self",)).select_related("event", "department").get(pk=appeal.pk)
+        if appeal.outcome != KpiAppeal.Outcome.PENDING:
+            raise TransitionConflict(_("该申诉已复核"), code="already_decided", details={"appeal": appeal.pk, "outcome": appeal.outcome})
+        appeal.outcome = KpiAppeal.Outcome.UPHELD if upheld else KpiAppeal.Outcome.REJECTED
+        appeal.decided_at, appeal.decided_by, appeal.decision_reason = now, actor.user, reason
+        appeal.save(update_fields=["outcome", "decided_at", "decided_by", "decision_reason"])
+        if upheld:
+            KpiExclusion.objects.create(event=appeal.event, ticket=ticket, subject=appeal.subject, reason=reason, decided_by=actor.user, appeal=appeal)
+        data = {"appeal": appeal.pk, "subject": appeal.subject, "event": appeal.event_id, "reason": reason, "on_time": appeal.on_time, "what": ratings.describe(appeal.event)}
+        step = record_event(ticket, kind=ratings.DECIDED_KIND[upheld], actor=actor, from_state=ticket.state, data=data, department=appeal.department)
+        effects.push(ticket, step)
+    return appeal
 
 
 def record_listened(ticket: Ticket, *, recording: str, by) -> TicketEvent:

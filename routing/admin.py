@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 
 from routing.models import (
     Area, CalendarOverride, Category, CategoryCorrection, ClassifierModel, DeadlinePolicy, Department, DispatchDispute, DispatchRule, ExportRecord, IntelligencePolicy,
+    KpiAppeal, KpiExclusion,
     OutboxMessage, Ticket, TicketEvent, User,
 )  # fmt: skip
 
@@ -153,3 +154,23 @@ class DispatchDisputeAdmin(ReadOnlyAdmin):
     list_filter = ["outcome", "department"]
     search_fields = ["ticket__number", "reason"]
     list_select_related = ["ticket", "department", "cited_rule", "suggested_department", "redispatched_to"]
+
+
+@admin.register(KpiAppeal)
+class KpiAppealAdmin(ReadOnlyAdmin):
+    """复核申诉: filed and decided through the API and the ticket page (each step an event), so read only here."""
+
+    list_display = ["filed_at", "ticket", "subject", "department", "outcome", "decide_due", "decided_at"]
+    list_filter = ["outcome", "subject", "department"]
+    search_fields = ["ticket__number", "reason", "decision_reason"]
+    list_select_related = ["ticket", "department"]
+
+
+@admin.register(KpiExclusion)
+class KpiExclusionAdmin(ReadOnlyAdmin):
+    """Ratings and red cards left out of the KPIs, with their reasons (read only: decided on the ticket page)."""
+
+    list_display = ["created_at", "ticket", "subject", "reason", "decided_by", "appeal"]
+    list_filter = ["subject"]
+    search_fields = ["ticket__number", "reason"]
+    list_select_related = ["ticket", "decided_by", "appeal"]

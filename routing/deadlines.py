@@ -58,6 +58,8 @@ _HANDLE_DAYS = {
 LIFE_SAFETY_ACCEPT = Limit(15, Unit.MINUTES)
 RETURN_WINDOW = Limit(2, Unit.WORKING_DAYS)
 DISPUTE_DECISION = Limit(1, Unit.WORKING_DAYS)  # the dispatch desk decides a 退单 / 派单异议 within this
+APPEAL_WINDOW = Limit(5, Unit.WORKING_DAYS)  # a department appeals a rating or a red card within this of it
+APPEAL_DECISION = Limit(3, Unit.WORKING_DAYS)  # a supervisor decides a 复核申诉 within this
 MAX_EXTENSION_DAYS = 10
 
 
@@ -127,6 +129,16 @@ def accept_warn_point(ticket, *, calendar: WorkingCalendar | None = None) -> dt.
 def dispute_decide_due(at: dt.datetime, *, calendar: WorkingCalendar | None = None) -> dt.datetime:
     """When the dispatch desk must have decided a dispute filed at ``at``."""
     return DISPUTE_DECISION.after(at, calendar or WorkingCalendar())
+
+
+def appeal_until(at: dt.datetime, *, calendar: WorkingCalendar | None = None) -> dt.datetime:
+    """The last moment a department may appeal a rating or a red card given at ``at``."""
+    return APPEAL_WINDOW.after(at, calendar or WorkingCalendar())
+
+
+def appeal_decide_due(at: dt.datetime, *, calendar: WorkingCalendar | None = None) -> dt.datetime:
+    """When a supervisor must have decided an appeal filed at ``at``."""
+    return APPEAL_DECISION.after(at, calendar or WorkingCalendar())
 
 
 def extended(handle_due: dt.datetime, days: int, *, calendar: WorkingCalendar | None = None) -> dt.datetime:

@@ -389,10 +389,25 @@ def _history_walk(ticket: Ticket, clock: _Clock, rng: random.Random, users: dict
         ticket = clock.after(rng.uniform(4, 30), actions.callback_ticket, ticket, reached=True, solved=True, satisfaction=rng.choice(_SATISFACTION), by=agent)
         if ticket.state != State.RATED:
             return ticket  # satisfied: closed
+        _history_review(ticket, clock, users, staff)
         if round_:
             return clock.after(2, actions.close_ticket, ticket, by=dispatcher)  # unsatisfied twice: settled
         ticket = clock.after(rng.uniform(0.5, 4), actions.reopen_ticket, ticket, reason="市民对处理结果不满意", by=agent)
     return ticket
+
+
+def _history_review(ticket: Ticket, clock: _Clock, users: dict[str, User], staff: User) -> None:
+    """An unsatisfied rating: the department appeals one in three (a supervisor upholds about half),
+    a supervisor leaves one in ten out directly. Its own seed, so the rest of the month stays the same."""
+    rng = random.Random(ticket.number)
+    roll = rng.random()
+    if roll < 0.35:
+        appeal = clock.after(rng.uniform(2, 30), actions.file_appeal, ticket, subject="rating", reason="市民诉求超出本单位法定职责，已依法依规答复并说明理由", by=staff)
+        upheld = rng.random() < 0.5
+        reason = "经核实，市民诉求缺乏政策依据，申诉成立" if upheld else "答复未回应市民核心诉求，申诉驳回"
+        clock.after(rng.uniform(4, 40), actions.decide_appeal, appeal, upheld=upheld, reason=reason, by=users["supervisor"])
+    elif roll < 0.45:
+        clock.after(rng.uniform(4, 40), actions.exclude_from_assessment, ticket, subject="rating", reason="市民多次辱骂工作人员、恶意差评，经核实不纳入考核", by=users["supervisor"])
 
 
 def _history_reply(ticket: Ticket, clock: _Clock, rng: random.Random, staff: User, dispatcher: User) -> Ticket:

@@ -95,7 +95,7 @@ def ticket_table(tickets, *, kind: str = "tickets", title: str | None = None) ->
     return Table(kind=kind, title=title or _("工单列表"), headers=headers, rows=rows())
 
 
-GROUP_LABELS = {"department": gettext_lazy("承办单位"), "category": gettext_lazy("分类"), "area": gettext_lazy("区域"), "day": gettext_lazy("日期"), "": gettext_lazy("范围")}
+GROUP_LABELS = {"department": gettext_lazy("承办单位"), "category": gettext_lazy("分类"), "area": gettext_lazy("区域"), "type": gettext_lazy("诉求类型"), "day": gettext_lazy("日期"), "": gettext_lazy("范围")}
 
 
 def kpi_table(report: dict) -> Table:
@@ -118,6 +118,9 @@ def kpi_table(report: dict) -> Table:
         yield cells(_("合计（%(start)s 至 %(end)s）") % {"start": report["from"], "end": report["to"]}, report["totals"])
         for group in report["groups"]:
             yield cells(str(group["label"]), group["metrics"])
+        left_out = report.get("excluded") or {}
+        if any(left_out.values()):
+            yield [_("不纳入考核：工单 %(tickets)s 件，评价 %(ratings)s 条，红牌 %(red_cards)s 张") % left_out]
 
     title = _("考核指标 %(start)s 至 %(end)s") % {"start": report["from"], "end": report["to"]}
     return Table(kind="kpis", title=title, headers=headers, rows=rows())
@@ -139,6 +142,32 @@ def dispute_table(report: dict, *, start, end) -> Table:
 
     title = _("派单异议 %(start)s 至 %(end)s") % {"start": start, "end": end}
     return Table(kind="disputes", title=title, headers=headers, rows=rows())
+
+
+def rating_table(report: dict) -> Table:
+    """分档分类评价 (``ratings.report``): the ratings per ticket type in three tiers after exclusions, then
+    every rating or red card of the period left out of the KPIs, with its reason."""
+    headers = [_("诉求类型"), _("回访评价数"), _("满意"), _("基本满意"), _("不满意"), _("满意率"), _("非常满意率")]
+
+    def percent(value):
+        return round(value * 100, 2) if value is not None else ""
+
+    def tiers(label, t) -> list:
+        return [label, t["rated"], t["satisfied"], t["basically_satisfied"], t["unsatisfied"], percent(t["satisfaction"]), percent(t["full_satisfaction"])]
+
+    def rows() -> Iterator[list]:
+        yield tiers(_("合计（%(start)s 至 %(end)s）") % {"start": report["from"], "end": report["to"]}, report["totals"])
+        for row in report["types"]:
+            yield tiers(row["label"], row)
+        yield []
+        yield [_("不纳入考核：工单 %(tickets)s 件，评价 %(ratings)s 条，红牌 %(red_cards)s 张") % report["excluded"]]
+        if report["exclusions"]:
+            yield [_("工单号"), _("类型"), _("事项"), _("承办单位"), _("原因"), _("经复核申诉"), _("决定人"), _("决定时间")]
+            for x in report["exclusions"]:
+                yield [x["number"], x["subject_label"], x["what"], x["department"], x["reason"], _("是") if x["by_appeal"] else _("否"), x["decided_by"], timezone.localtime(x["at"]).strftime("%Y-%m-%d %H:%M")]
+
+    title = _("分类评价 %(start)s 至 %(end)s") % {"start": report["from"], "end": report["to"]}
+    return Table(kind="ratings", title=title, headers=headers, rows=rows())
 
 
 # --- writing ------------------------------------------------------------------------------

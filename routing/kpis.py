@@ -2,7 +2,9 @@
 
 Each KPI is a ratio of counts of ``TicketEvent`` rows created in the period
 (local dates, Asia/Shanghai, both ends included); tickets excluded from
-assessment (``kpi_excluded``) are left out. The definitions:
+assessment (``kpi_excluded``) are left out, and so is each single event excluded
+(``KpiExclusion``: an unreasonable rating, or a rating or red card whose appeal
+was upheld); every report says what it left out (``excluded``). The definitions:
 
 ==================  =====================================================================
 answer_rate         answered calls ÷ incoming calls (from the telephony room's provider)
@@ -19,11 +21,13 @@ on_time_completion  handling rounds settled by an on-time reply ÷ handling roun
                     review, or a late reply after the red card, settles nothing again.
 return_rate         ``ticket.return_approved`` ÷ ``ticket.dispatched``
 satisfaction        callbacks 满意 + 基本满意 ÷ callbacks with a satisfaction answer
+full_satisfaction   callbacks 满意 ÷ callbacks with a satisfaction answer (the top tier alone)
 reopen_rate         ``ticket.reopened`` ÷ ``ticket.replied``
 ==================  =====================================================================
 
 Grouped by the department on the event, the ticket's top-level category, the
-ticket's district, or the day. Every count is additive (a count of events, never
+ticket's district, the ticket's type (分类评价: satisfaction per type, in its three
+tiers: ``routing.ratings``), or the day. Every count is additive (a count of events, never
 of distinct tickets), so a period is the sum of its days.
 
 **Roll-ups.** Counting a city's timeline on every view does not scale (a month is
@@ -31,7 +35,7 @@ of distinct tickets), so a period is the sum of its days.
 each day that is over gets its counts per department × top-level category ×
 district, written once (``roll_up``). A report sums the rolled days and counts
 only the days not rolled yet (today, or every day when no worker ran) from the
-events, then takes away what excluded tickets contributed to the rolled days,
+events, then takes away what excluded tickets and events contributed to the rolled days,
 so exclusions apply at once and the figures are the same either way (the tests
 compare both). A ticket's category and area are set at registration and never
 change, and events are only appended, so a rolled day stays true.
@@ -50,8 +54,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from routing.models import Area, Category, Department, KpiDay, KpiRolledDay, Ticket, TicketEvent
-from routing.states import Satisfaction
+from routing.models import Area, Category, Department, KpiDay, KpiExclusion, KpiRolledDay, KpiSubject, Ticket, TicketEvent
+from routing.states import Satisfaction, TicketType
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,7 @@ DEFINITIONS = {
     "on_time_completion": "handling rounds replied before the handle deadline ÷ handling rounds settled (first reply, or red card) in the period",
     "return_rate": "returns approved ÷ dispatched",
     "satisfaction": "(满意 + 基本满意) ÷ rated",
+    "full_satisfaction": "满意 ÷ rated",
     "reopen_rate": "reopened ÷ replied",
 }
 
@@ -73,7 +78,7 @@ LABELS = {
     "answer_rate": _("接通率"), "first_contact": _("直接办结率"), "on_time_accept": _("按时签收率"),
     "on_time_completion": _("按时办结率"), "return_rate": _("退单率"), "satisfaction": _("满意率"),
     "reopen_rate": _("重办率"), "answered_15s": _("15秒接通率"), "sms_answered_3min": _("短信3分钟回复率"),
-    "chat_answered_3min": _("在线咨询3分钟响应率"),
+    "chat_answered_3min": _("在线咨询3分钟响应率"), "full_satisfaction": _("非常满意率"),
 }  # fmt: skip
 
 # metric → (numerator count name, denominator count name)
@@ -83,6 +88,7 @@ RATIOS = {
     "on_time_completion": ("replied_on_time", "due"),
     "return_rate": ("returned", "dispatched"),
     "satisfaction": ("satisfied", "rated"),
+    "full_satisfaction": ("fully_satisfied", "rated"),
     "reopen_rate": ("reopened", "replied"),
 }
 
@@ -100,6 +106,7 @@ COUNTS = {
     "returned": Count("id", filter=Q(kind="ticket.return_approved")),
     "rated": Count("id", filter=Q(kind="ticket.callback", data__satisfaction__in=[*_SATISFIED, Satisfaction.UNSATISFIED])),
     "satisfied": Count("id", filter=Q(kind="ticket.callback", data__satisfaction__in=_SATISFIED)),
+    "fully_satisfied": Count("id", filter=Q(kind="ticket.callback", data__satisfaction=Satisfaction.SATISFIED)),
     "reopened": Count("id", filter=Q(kind="ticket.reopened")),
 }
 # The kinds any count looks at: the others (notes, urges, cards but red ones…) are never read.
@@ -111,8 +118,11 @@ _COUNTED_KINDS = sorted(
 )  # fmt: skip
 
 # grouping → the KpiDay column it sums by, and that key's place in a cell ("" is the totals)
-_GROUPED_BY = {"": (None, None), "day": ("day", 0), "department": ("department_id", 1), "category": ("category_id", 2), "area": ("district_id", 3)}
-GROUPINGS = ("department", "category", "area", "day")
+_GROUPED_BY = {
+    "": (None, None), "day": ("day", 0), "department": ("department_id", 1), "category": ("category_id", 2), "area": ("district_id", 3),
+    "type": ("type", 4),
+}  # fmt: skip
+GROUPINGS = ("department", "category", "area", "type", "day")
 
 # A day is rolled up this long after it ends, so that a transaction begun before midnight
 # has committed its events.
@@ -149,8 +159,8 @@ def period(start: dt.date | None, end: dt.date | None) -> tuple[dt.datetime, dt.
     return _bounds(start)[0], _bounds(end)[1], start, end
 
 
-# --- cells: the counts of one day × department × top-level category × district ----------
-Cell = tuple[dt.date, int | None, int | None, int | None]
+# --- cells: the counts of one day × department × top-level category × district × type -----
+Cell = tuple[dt.date, int | None, int | None, int | None, str]
 
 
 def _roots(model, ids) -> dict[int, int]:
@@ -172,7 +182,7 @@ def _cells(events: QuerySet) -> dict[Cell, Counter]:
     rows = list(
         events.filter(kind__in=_COUNTED_KINDS)
         .annotate(day=TruncDate("created_at", tzinfo=timezone.get_current_timezone()))
-        .values("day", "department_id", "ticket__category_id", "ticket__area_id")
+        .values("day", "department_id", "ticket__category_id", "ticket__area_id", "ticket__type")
         .annotate(**COUNTS)
         .order_by()
     )
@@ -180,7 +190,7 @@ def _cells(events: QuerySet) -> dict[Cell, Counter]:
     districts = _roots(Area, {row["ticket__area_id"] for row in rows})
     cells: dict[Cell, Counter] = {}
     for row in rows:
-        key = (row["day"], row["department_id"], categories.get(row["ticket__category_id"]), districts.get(row["ticket__area_id"]))
+        key = (row["day"], row["department_id"], categories.get(row["ticket__category_id"]), districts.get(row["ticket__area_id"]), row["ticket__type"] or "")
         cells.setdefault(key, Counter()).update({name: row[name] for name in COUNTS})
     return cells
 
@@ -226,11 +236,11 @@ def compute_each(*, start: dt.date | None = None, end: dt.date | None = None, gr
     lower, upper, start, end = period(start, end)
     rolled = sorted(KpiRolledDay.objects.filter(day__gte=start, day__lte=end).values_list("day", flat=True))
     live = sorted(set(_days_in(start, end)) - set(rolled))
-    # Excluded tickets are few (a partial index holds them): their events are counted
-    # apart, left out of the live days and taken away from the rolled ones.
-    excluded = Ticket.objects.filter(kpi_excluded=True).values("pk")
-    live_cells = _cells(_events_on(live).exclude(ticket_id__in=excluded)) if live else {}
-    excluded_cells = _cells(_events_on(rolled).filter(ticket_id__in=excluded)) if rolled else {}
+    # Excluded tickets and excluded events (a rating, a red card) are few: their events are
+    # counted apart, left out of the live days and taken away from the rolled ones.
+    left_out = _left_out()
+    live_cells = _cells(_events_on(live).exclude(left_out)) if live else {}
+    excluded_cells = _cells(_events_on(rolled).filter(left_out)) if rolled else {}
     rolled_days = KpiDay.objects.filter(day__in=rolled)
 
     def counted(by: str) -> dict:
@@ -249,19 +259,45 @@ def compute_each(*, start: dt.date | None = None, end: dt.date | None = None, gr
     totals = _metrics(counted("").get(None, Counter()))
     for name, provider in _providers.items():
         totals[name] = _ratio(*provider(lower, upper))
+    excluded = excluded_in(lower, upper)
     return {
         by: {
             "from": start.isoformat(), "to": end.isoformat(), "by": by, "definitions": DEFINITIONS, "totals": totals,
-            "groups": _groups(counted(by), by) if by else [],
+            "excluded": excluded, "groups": _groups(counted(by), by) if by else [],
         }
         for by in groupings
     }  # fmt: skip
+
+
+def _left_out() -> Q:
+    """The events no KPI counts: those of a ticket excluded from assessment, and single events
+    (a rating, a red card) excluded by a supervisor or by an upheld appeal (``KpiExclusion``)."""
+    return Q(ticket_id__in=Ticket.objects.filter(kpi_excluded=True).values("pk")) | Q(pk__in=KpiExclusion.objects.values("event_id"))
+
+
+def excluded_in(lower: dt.datetime, upper: dt.datetime) -> dict:
+    """What the KPIs of a period leave out: excluded tickets with a counted event in it, and the
+    excluded ratings and red cards given in it (a report says so next to its figures)."""
+    in_period = Q(created_at__gte=lower, created_at__lt=upper)
+    tickets = (
+        TicketEvent.objects.filter(in_period, kind__in=_COUNTED_KINDS, ticket_id__in=Ticket.objects.filter(kpi_excluded=True).values("pk"))
+        .values("ticket_id").distinct().count()
+    )  # fmt: skip
+    subjects = dict(
+        KpiExclusion.objects.filter(event__created_at__gte=lower, event__created_at__lt=upper).values_list("subject").annotate(n=Count("id")).order_by()
+    )
+    return {"tickets": tickets, "ratings": subjects.get(KpiSubject.RATING, 0), "red_cards": subjects.get(KpiSubject.RED_CARD, 0)}
 
 
 def _groups(folded: dict, by: str) -> list[dict]:
     folded = {key: counts for key, counts in folded.items() if any(counts.values())}
     if by == "day":
         return [{"key": day.isoformat(), "label": day.isoformat(), "metrics": _metrics(counts)} for day, counts in sorted(folded.items())]
+    if by == "type":
+        order = {value: n for n, value in enumerate(TicketType.values)}
+        labels = dict(TicketType.choices)
+        ordered = sorted(folded.items(), key=lambda kv: order.get(kv[0], len(order)))
+        return [{"key": key, "label": str(labels.get(key, "—")), "metrics": _metrics(counts)} for key, counts in ordered]
     model = {"department": Department, "category": Category, "area": Area}[by]
     names = dict(model.objects.filter(pk__in=[k for k in folded if k]).values_list("pk", "name"))
     ordered = sorted(folded.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))
@@ -282,7 +318,7 @@ def roll_up_day(day: dt.date) -> bool:
             KpiRolledDay.objects.create(day=day)
             cells = _cells(_events_on([day]))
             KpiDay.objects.bulk_create(
-                KpiDay(day=key[0], department_id=key[1], category_id=key[2], district_id=key[3], **counts) for key, counts in cells.items()
+                KpiDay(day=key[0], department_id=key[1], category_id=key[2], district_id=key[3], type=key[4], **counts) for key, counts in cells.items()
             )
     except IntegrityError:
         return False  # another worker rolled it

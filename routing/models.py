@@ -346,6 +346,7 @@ class KpiDay(models.Model):
     department = models.ForeignKey(Department, null=True, on_delete=models.PROTECT, related_name="+")
     category = models.ForeignKey(Category, null=True, on_delete=models.PROTECT, related_name="+", help_text=_("Top-level category."))
     district = models.ForeignKey(Area, null=True, on_delete=models.PROTECT, related_name="+")
+    type = models.CharField(max_length=16, blank=True, help_text=_("The ticket type (诉求类型): satisfaction is assessed per type."))
     registered = models.PositiveIntegerField(default=0)
     resolved = models.PositiveIntegerField(default=0)
     dispatched = models.PositiveIntegerField(default=0)
@@ -356,6 +357,7 @@ class KpiDay(models.Model):
     returned = models.PositiveIntegerField(default=0)
     rated = models.PositiveIntegerField(default=0)
     satisfied = models.PositiveIntegerField(default=0)
+    fully_satisfied = models.PositiveIntegerField(default=0)
     reopened = models.PositiveIntegerField(default=0)
 
     class Meta:
@@ -682,3 +684,78 @@ class DispatchDispute(models.Model):
         if self.outcome == self.Outcome.PENDING:
             return timezone.now() > self.decide_due
         return self.decided_at is not None and self.decided_at > self.decide_due
+
+
+class KpiSubject(models.TextChoices):
+    """What of a ticket's record a department may ask to leave out of its assessment."""
+
+    RATING = "rating", _("满意度评价")
+    RED_CARD = "red_card", _("红牌超期")
+
+
+class KpiAppeal(models.Model):
+    """复核申诉: a department asks that a rating (an unsatisfied callback) or a red card (an overdue
+    handling round) be reviewed as unfair to it; a supervisor upholds it (the event leaves the
+    KPIs: a ``KpiExclusion``) or rejects it before ``decide_due``. One appeal per event."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", _("待复核")
+        UPHELD = "upheld", _("申诉成立")
+        REJECTED = "rejected", _("申诉驳回")
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="appeals")
+    event = models.OneToOneField(TicketEvent, verbose_name=_("申诉事项"), on_delete=models.PROTECT, related_name="appeal")
+    subject = models.CharField(_("申诉类型"), max_length=16, choices=KpiSubject.choices)
+    department = models.ForeignKey(Department, verbose_name=_("申诉单位"), on_delete=models.PROTECT, related_name="appeals")
+    filed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    filed_at = models.DateTimeField(_("申诉时间"))
+    reason = models.TextField(_("申诉理由"))
+    decide_due = models.DateTimeField(_("复核期限"))
+    outcome = models.CharField(_("复核结果"), max_length=16, choices=Outcome.choices, default=Outcome.PENDING)
+    decided_at = models.DateTimeField(_("复核时间"), null=True, blank=True)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    decision_reason = models.TextField(_("复核意见"), blank=True)
+
+    class Meta:
+        verbose_name = _("复核申诉")
+        verbose_name_plural = _("复核申诉")
+        ordering = ["-filed_at", "-id"]
+        indexes = [
+            models.Index(fields=["filed_at", "department"], name="appeal_period"),
+            models.Index(fields=["decide_due"], condition=Q(outcome="pending"), name="appeal_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.ticket.number} · {self.get_subject_display()} · {self.department}"
+
+    @property
+    def on_time(self) -> bool | None:
+        return None if self.decided_at is None else self.decided_at <= self.decide_due
+
+    @property
+    def overdue(self) -> bool:
+        if self.outcome == self.Outcome.PENDING:
+            return timezone.now() > self.decide_due
+        return self.decided_at is not None and self.decided_at > self.decide_due
+
+
+class KpiExclusion(models.Model):
+    """One counted event of a ticket left out of the KPIs, with the reason: a rating a supervisor
+    found unreasonable (恶意差评, a demand outside the law…), or a rating or red card whose appeal
+    was upheld. The event stays on the timeline; ``routing.kpis`` leaves it out when it counts."""
+
+    event = models.OneToOneField(TicketEvent, on_delete=models.PROTECT, related_name="kpi_exclusion")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="kpi_exclusions")
+    subject = models.CharField(_("类型"), max_length=16, choices=KpiSubject.choices)
+    reason = models.CharField(_("不纳入考核原因"), max_length=500)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(_("决定时间"), default=timezone.now)
+    appeal = models.OneToOneField(KpiAppeal, null=True, blank=True, on_delete=models.PROTECT, related_name="exclusion")
+
+    class Meta:
+        verbose_name = _("不纳入考核事项")
+        verbose_name_plural = _("不纳入考核事项")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.ticket.number} · {self.get_subject_display()}"

@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from hotline.fields import Text, phone_validator
 from routing import privacy, selectors
-from routing.models import Area, Category, Department, DispatchDispute, DispatchRule, Ticket, TicketEvent
+from routing.models import Area, Category, Department, DispatchDispute, DispatchRule, KpiAppeal, KpiExclusion, KpiSubject, Ticket, TicketEvent
 from routing.phones import text_for
 from routing.roles import Role, sees_contact
 from routing.states import Channel, Satisfaction, TicketType, Urgency
@@ -203,9 +203,19 @@ class DisputeShape(serializers.Serializer):
 class TicketDetailSerializer(TicketSerializer):
     available_transitions = serializers.SerializerMethodField()
     dispute = serializers.SerializerMethodField()
+    appeals = serializers.SerializerMethodField()
+    kpi_exclusions = serializers.SerializerMethodField()
 
     class Meta(TicketSerializer.Meta):
-        fields = [*TicketSerializer.Meta.fields, "available_transitions", "dispute"]
+        fields = [*TicketSerializer.Meta.fields, "available_transitions", "dispute", "appeals", "kpi_exclusions"]
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField(), help_text="复核申诉 of its ratings and red cards (AppealSerializer)"))
+    def get_appeals(self, ticket) -> list:
+        return AppealSerializer(ticket.appeals.select_related("event", "department", "filed_by", "decided_by").order_by("filed_at", "id"), many=True).data
+
+    @extend_schema_field(serializers.ListField(child=serializers.DictField(), help_text="its ratings and red cards left out of the KPIs"))
+    def get_kpi_exclusions(self, ticket) -> list:
+        return KpiExclusionSerializer(ticket.kpi_exclusions.select_related("event").order_by("created_at", "id"), many=True).data
 
     @extend_schema_field(DisputeShape(allow_null=True))
     def get_dispute(self, ticket):
@@ -680,7 +690,163 @@ class RevealInput(serializers.Serializer):
 
 
 class KpiQuery(PeriodQuery):
-    by = serializers.ChoiceField(choices=["department", "category", "area", "day", ""], required=False, default="")
+    by = serializers.ChoiceField(choices=["department", "category", "area", "type", "day", ""], required=False, default="")
+
+
+# --- 分档分类评价: exclusions and appeals (routing.ratings) ------------------------------------
+class StrictIntegerField(serializers.IntegerField):
+    """An integer as a JSON integer only (DRF's IntegerField also takes "12", 12.0 and true)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+_SUBJECT_HELP = "rating: a callback's satisfaction answer; red_card: the red card that settled a handling round"
+_EVENT_HELP = "the id of the rating (ticket.callback) or red card (ticket.card_red) event; default: the latest one"
+
+
+class KpiExclusionInput(serializers.Serializer):
+    """不纳入考核 of one rating or red card of the ticket (supervisors)."""
+
+    subject = serializers.ChoiceField(choices=KpiSubject.choices, help_text=_SUBJECT_HELP)
+    reason = Text(max_length=500)
+    event = StrictIntegerField(required=False, allow_null=True, default=None, min_value=1, max_value=2**63 - 1, help_text=_EVENT_HELP)
+
+
+class AppealInput(KpiExclusionInput):
+    """复核申诉 of an unsatisfied rating or a red card of the department's own (department staff)."""
+
+    reason = Text(max_length=2000)
+
+
+class AppealDecisionInput(serializers.Serializer):
+    upheld = serializers.BooleanField(help_text="true: the rating or red card leaves the KPIs; false: it stays")
+    reason = Text(max_length=500, help_text="复核意见, kept with the decision (and as the exclusion's reason when upheld)")
+
+
+class AppealQuery(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=KpiAppeal.Outcome.choices, required=False, allow_blank=True, default="")
+
+
+class ReviewedEvent(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    what = serializers.CharField(help_text="e.g. 回访评价「不满意」")
+
+
+def _reviewed_event(event) -> dict:
+    from routing import ratings
+
+    return {"id": event.pk, "kind": event.kind, "created_at": _when(event.created_at), "what": ratings.describe(event)}
+
+
+class AppealSerializer(serializers.ModelSerializer):
+    ticket = serializers.CharField(source="ticket.number", read_only=True)
+    department = DepartmentRefField(read_only=True)
+    event = serializers.SerializerMethodField()
+    filed_by = serializers.SerializerMethodField()
+    decided_by = serializers.SerializerMethodField()
+
+    class Meta:
+        model = KpiAppeal
+        fields = [
+            "id", "ticket", "subject", "event", "department", "reason", "filed_by", "filed_at", "decide_due", "outcome",
+            "decided_at", "decided_by", "decision_reason", "overdue",
+        ]  # fmt: skip
+
+    @extend_schema_field(ReviewedEvent)
+    def get_event(self, appeal) -> dict:
+        return _reviewed_event(appeal.event)
+
+    def get_filed_by(self, appeal) -> str:
+        return appeal.filed_by.get_username() if appeal.filed_by_id else ""
+
+    def get_decided_by(self, appeal) -> str:
+        return appeal.decided_by.get_username() if appeal.decided_by_id else ""
+
+
+class KpiExclusionSerializer(serializers.ModelSerializer):
+    event = serializers.SerializerMethodField()
+    appeal = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = KpiExclusion
+        fields = ["id", "subject", "event", "reason", "created_at", "appeal"]
+
+    @extend_schema_field(ReviewedEvent)
+    def get_event(self, exclusion) -> dict:
+        return _reviewed_event(exclusion.event)
+
+
+class RatingTiers(serializers.Serializer):
+    rated = serializers.IntegerField(help_text="callbacks with a satisfaction answer, after exclusions")
+    satisfied = serializers.IntegerField(help_text="满意")
+    basically_satisfied = serializers.IntegerField(help_text="基本满意")
+    unsatisfied = serializers.IntegerField(help_text="不满意")
+    satisfaction = serializers.FloatField(allow_null=True, help_text="(满意 + 基本满意) ÷ rated")
+    full_satisfaction = serializers.FloatField(allow_null=True, help_text="满意 ÷ rated")
+
+
+class RatingTypeRow(RatingTiers):
+    type = serializers.CharField()
+    label = serializers.CharField()
+
+
+class KpiExcludedCounts(serializers.Serializer):
+    tickets = serializers.IntegerField(help_text="tickets excluded from assessment with a counted event in the period")
+    ratings = serializers.IntegerField(help_text="ratings of the period left out")
+    red_cards = serializers.IntegerField(help_text="red cards of the period left out")
+
+
+class AppealDepartmentRow(serializers.Serializer):
+    department = serializers.IntegerField(allow_null=True)
+    name = serializers.CharField(allow_null=True)
+    total = serializers.IntegerField()
+    upheld = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    late = serializers.IntegerField(help_text="decided after, or still pending past, the decision deadline")
+
+
+class AppealTotals(serializers.Serializer):
+    total = serializers.IntegerField()
+    upheld = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    pending = serializers.IntegerField()
+    late = serializers.IntegerField()
+    departments = AppealDepartmentRow(many=True)
+
+
+class ExclusionRow(serializers.Serializer):
+    number = serializers.CharField()
+    subject = serializers.CharField()
+    subject_label = serializers.CharField()
+    what = serializers.CharField()
+    department = serializers.CharField()
+    reason = serializers.CharField()
+    by_appeal = serializers.BooleanField()
+    decided_by = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class RatingReport(serializers.Serializer):
+    """分档分类评价 of a period (``routing.ratings.report``)."""
+
+    from_ = serializers.DateField()
+    to = serializers.DateField()
+    totals = RatingTiers()
+    types = RatingTypeRow(many=True)
+    excluded = KpiExcludedCounts()
+    appeals = AppealTotals()
+    exclusions = ExclusionRow(many=True)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = fields.pop("from_")
+        return fields
 
 
 ROLE_NAMES = {r.value: r.label for r in Role}

@@ -9,6 +9,8 @@ urlpatterns = [
     path("tickets/<str:number>/", views.TicketDetail.as_view(), name="api-ticket"),
     path("tickets/<str:number>/events/", views.TicketEvents.as_view(), name="api-ticket-events"),
     path("tickets/<str:number>/reveal/", views.TicketReveal.as_view(), name="api-ticket-reveal"),
+    path("tickets/<str:number>/kpi-exclusions/", views.TicketKpiExclusion.as_view(), name="api-ticket-kpi-exclusions"),
+    path("tickets/<str:number>/appeals/", views.TicketAppeals.as_view(), name="api-ticket-appeals"),
     *(
         path(f"tickets/<str:number>/{name}/", view.as_view(), name=f"api-ticket-{name.replace('_', '-')}")
         for name, view in views.transition_views.items()
@@ -28,5 +30,9 @@ urlpatterns = [
     path("kpis/replies/", views.ReplyQuality.as_view(), name="api-reply-quality"),
     path("kpis/disputes/", views.DisputeKpis.as_view(), name="api-dispute-kpis"),
     path("kpis/disputes/export/", views.DisputeExport.as_view(), name="api-dispute-export"),
+    path("kpis/ratings/", views.RatingKpis.as_view(), name="api-rating-kpis"),
+    path("kpis/ratings/export/", views.RatingExport.as_view(), name="api-rating-export"),
+    path("appeals/", views.Appeals.as_view(), name="api-appeals"),
+    path("appeals/<int:appeal_id>/decide/", views.AppealDecision.as_view(), name="api-appeal-decide"),
     path("replies/assess/", views.ReplyAssess.as_view(), name="api-reply-assess"),
 ]

@@ -22,12 +22,12 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from routing import accounts, actions, disputes, exports, hotissues, intelligence, kpis, repeats, reviews, selectors
+from routing import accounts, actions, disputes, exports, hotissues, intelligence, kpis, ratings, repeats, reviews, selectors
 from routing.api import serializers as s
 from routing.errors import NotAllowed, NotFound, NotReady
 from routing.intelligence import review
 from routing.intake import IntakeRequest, register_ticket
-from routing.models import Area, Category, Department, DispatchRule, ExportRecord, Ticket
+from routing.models import Area, Category, Department, DispatchRule, ExportRecord, KpiAppeal, Ticket
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import TicketType
 
@@ -79,7 +79,7 @@ PERIOD_PARAMETERS = [
     OpenApiParameter("from", _DAY, description="first local day, 2000-01-01 … 2099-12-31 (default: the period's start)"),
     OpenApiParameter("to", _DAY, description="last local day, not before ``from``"),
 ]
-BY_PARAMETER = OpenApiParameter("by", str, enum=["department", "category", "area", "day", ""], description="one row per …; empty: the totals only")
+BY_PARAMETER = OpenApiParameter("by", str, enum=["department", "category", "area", "type", "day", ""], description="one row per …; empty: the totals only")
 LIST_PARAMETERS = [s.TicketListQuery]
 
 
@@ -460,6 +460,104 @@ class Kpis(APIView):
 
 
 
+# --- 分档分类评价: exclusions, appeals and the ratings report (routing.ratings) ----------------
+def _body(request) -> dict:
+    return request.data if isinstance(request.data, dict) else {}
+
+
+class TicketKpiExclusion(APIView):
+    """``POST /api/v1/tickets/{number}/kpi-exclusions/ {"subject", "reason", "event"?}``: 不纳入考核 of one
+    rating or red card of the ticket, with a reason (supervisors). 409 when there is none to leave out,
+    it is left out already, or an appeal about it waits for its decision."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(request=s.KpiExclusionInput, responses={201: s.KpiExclusionSerializer})
+    def post(self, request, number: str):
+        if request.user.role != Role.SUPERVISOR:
+            raise NotAllowed(_("只有督办人员可以设置不纳入考核"))
+        ticket = _ticket_for(request, number)
+        data = s.KpiExclusionInput(data=_body(request))
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        exclusion = actions.exclude_from_assessment(ticket, subject=v["subject"], reason=v["reason"], event_id=v["event"], by=request.user)
+        return Response(s.KpiExclusionSerializer(exclusion).data, status=status.HTTP_201_CREATED)
+
+
+class TicketAppeals(APIView):
+    """``POST /api/v1/tickets/{number}/appeals/ {"subject", "reason", "event"?}``: 复核申诉 of an unsatisfied
+    rating or a red card of the department's own, within 5 working days of it (department staff).
+    409 when there is none, it was appealed already, or the window has closed."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(request=s.AppealInput, responses={201: s.AppealSerializer})
+    def post(self, request, number: str):
+        if request.user.role != Role.DEPARTMENT:
+            raise NotAllowed(_("只有承办单位可以申请复核"))
+        ticket = _ticket_for(request, number)
+        data = s.AppealInput(data=_body(request))
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        appeal = actions.file_appeal(ticket, subject=v["subject"], reason=v["reason"], event_id=v["event"], by=request.user)
+        return Response(s.AppealSerializer(appeal).data, status=status.HTTP_201_CREATED)
+
+
+class Appeals(APIView):
+    """``GET /api/v1/appeals/?outcome=pending|upheld|rejected``: appeals, pending first by deadline —
+    every one for supervisors, their own for department staff."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(parameters=[s.AppealQuery], responses={200: inline_serializer("AppealList", {"results": s.AppealSerializer(many=True)})})
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DEPARTMENT}:
+            raise NotAllowed(_("只有督办人员和承办单位可以查看复核申诉"))
+        query = s.AppealQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        department_id = request.user.department_id if request.user.role == Role.DEPARTMENT else None
+        if request.user.role == Role.DEPARTMENT and department_id is None:
+            return Response({"results": []})
+        found = ratings.appeals_for(department_id=department_id, outcome=query.validated_data["outcome"])
+        return Response({"results": s.AppealSerializer(found, many=True).data})
+
+
+class AppealDecision(APIView):
+    """``POST /api/v1/appeals/{id}/decide/ {"upheld", "reason"}`` (supervisors): upheld leaves the rating or
+    red card out of the KPIs; 409 when it was decided already."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(request=s.AppealDecisionInput, responses={200: s.AppealSerializer})
+    def post(self, request, appeal_id: int):
+        if request.user.role != Role.SUPERVISOR:
+            raise NotAllowed(_("只有督办人员可以复核申诉"))
+        appeal = KpiAppeal.objects.filter(pk=appeal_id).first()
+        if appeal is None:
+            raise NotFound(_("没有这条复核申诉"), code="not_found")
+        data = s.AppealDecisionInput(data=_body(request))
+        data.is_valid(raise_exception=True)
+        v = data.validated_data
+        decided = actions.decide_appeal(appeal, upheld=v["upheld"], reason=v["reason"], by=request.user)
+        return Response(s.AppealSerializer(KpiAppeal.objects.select_related("ticket", "event", "department", "filed_by", "decided_by").get(pk=decided.pk)).data)
+
+
+class RatingKpis(APIView):
+    """``GET /api/v1/kpis/ratings/?from=&to=``: 分档分类评价 — satisfaction per ticket type in three tiers,
+    after exclusions; what was left out and why; the appeals per department (supervisors, dispatchers)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(parameters=PERIOD_PARAMETERS, responses={200: s.RatingReport})
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+            raise NotAllowed(_("只有督办和派单人员可以查看考核指标"))
+        query = s.PeriodQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        return Response(s.RatingReport(ratings.report(v.get("from_"), v.get("to"))).data)
+
+
 # --- exports ----------------------------------------------------------------------------
 def _export(request, table: exports.Table, fmt: str, params: dict):
     """Stream ``table`` as CSV or send it as XLSX, after writing who exported what (``ExportRecord``)."""
@@ -534,6 +632,23 @@ class DisputeExport(APIView):
         start, end, first, last = kpis.period(v.get("from_"), v.get("to"))
         table = exports.dispute_table(disputes.report(start, end), start=first, end=last)
         return _export(request, table, v["format"], {"from": first.isoformat(), "to": last.isoformat()})
+
+
+class RatingExport(APIView):
+    """``GET /api/v1/kpis/ratings/export/?from=&to=&format=csv|xlsx`` (supervisors and dispatchers): the
+    ratings per type in three tiers, and every rating or red card left out with its reason; recorded."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(parameters=[*PERIOD_PARAMETERS, s.ExportFormat], responses=_FILE)
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+            raise NotAllowed(_("只有督办和派单人员可以导出考核指标"))
+        query = s.PeriodExportQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        report = ratings.report(v.get("from_"), v.get("to"), limit=100_000)
+        return _export(request, exports.rating_table(report), v["format"], {"from": report["from"], "to": report["to"]})
 
 
 class QueueExport(APIView):

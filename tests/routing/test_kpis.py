@@ -171,7 +171,7 @@ def test_a_day_is_rolled_up_only_once_it_is_over(history):
 
 
 def test_the_roll_up_holds_every_count_and_the_worker_runs_it():
-    columns = {f.name for f in KpiDay._meta.get_fields()} - {"id", "day", "department", "category", "district"}
+    columns = {f.name for f in KpiDay._meta.get_fields()} - {"id", "day", "department", "category", "district", "type"}
     assert columns == set(kpis.COUNTS)
     assert "kpis.roll_up" in periodic._jobs
 

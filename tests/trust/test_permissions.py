@@ -47,6 +47,7 @@ class Endpoint:
 
 
 E = Endpoint
+NO_SUCH_APPEAL = 999999  # {appeal}: supervisors get 404 (no such appeal), every other role 403 before any look-up
 NEW_TICKET = {"channel": "phone", "type": "inquiry", "description": "咨询公积金提取", "citizen": {"name": "李先生", "phone": "13700001111"}}
 
 # fmt: off
@@ -81,6 +82,12 @@ TABLE = [
     E("reply quality per department", "GET",  "/api/v1/kpis/replies/",                                   "403  200  200  403  403  403  401"),
     E("dispute KPIs (派单异议)",      "GET",  "/api/v1/kpis/disputes/",                                  "403  200  200  403  403  403  401"),
     E("dispute report export",        "GET",  "/api/v1/kpis/disputes/export/?format=csv",                "403  200  200  403  403  403  401"),
+    E("ratings per type (分类评价)",  "GET",  "/api/v1/kpis/ratings/",                                   "403  200  200  403  403  403  401"),
+    E("ratings report export",        "GET",  "/api/v1/kpis/ratings/export/?format=csv",                 "403  200  200  403  403  403  401"),
+    E("appeal a rating (复核申诉)",   "POST", "/api/v1/tickets/{number}/appeals/",                       "403  403  403  409  409  404  401", {"subject": "rating", "reason": "市民诉求超出职责范围"}),
+    E("leave a red card out",         "POST", "/api/v1/tickets/{number}/kpi-exclusions/",                "403  403  409  403  403  403  401", {"subject": "red_card", "reason": "恶意差评"}),
+    E("appeals",                      "GET",  "/api/v1/appeals/",                                        "403  403  200  200  200  200- 401"),
+    E("decide an appeal",             "POST", "/api/v1/appeals/{appeal}/decide/",                           "403  403  404  403  403  403  401", {"upheld": True, "reason": "属实"}),
     E("dispatch catalogue",           "GET",  "/api/v1/catalogue/",                                      "200  200  200  200  200  200  401"),
     E("departments",                  "GET",  "/api/v1/departments/",                                    "200  200  200  200  200  200  401"),
     E("categories",                   "GET",  "/api/v1/categories/",                                     "200  200  200  200  200  200  401"),
@@ -149,7 +156,7 @@ def test_who_sees_what(endpoint: Endpoint, role: str, world, client_for, request
     if endpoint.search:
         request.getfixturevalue("indexed")()
     recording = request.getfixturevalue("voicemail") if endpoint.recording else ""
-    path = endpoint.path.format(number=world.number, phone=CITIZEN_PHONE, recording=recording)
+    path = endpoint.path.format(number=world.number, phone=CITIZEN_PHONE, recording=recording, appeal=NO_SUCH_APPEAL)
     before = _snapshot(world.ticket)
     client = client_for(role)
 
@@ -277,7 +284,7 @@ def test_the_table_covers_every_routing_api_path():
 
     covered = {json.dumps(e.path.split("?")[0]) for e in TABLE}
     for pattern in urlpatterns:
-        route = "/api/v1/" + str(pattern.pattern).replace("<str:number>", "{number}")
+        route = "/api/v1/" + str(pattern.pattern).replace("<str:number>", "{number}").replace("<int:appeal_id>", "{appeal}")
         if "<str:transition>" in route or getattr(pattern.callback, "view_class", None) in transition_views.values():
             continue  # every transition is in test_every_transition_of_another_department_...
         assert json.dumps(route) in covered, f"{route} has no line in TABLE"
