@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import itertools
 import json
 import random
 from pathlib import Path
@@ -315,6 +316,7 @@ def load_history(users: dict[str, User], departments: dict[str, Department], are
     bureaus = [departments[code] for code, _ in DEPARTMENTS]
     streets = [street for district in DISTRICTS.values() for street in district]
     last_dispatched = None
+    reviews = itertools.count()  # the unsatisfied ratings, in order (_history_review)
     for n, message in enumerate(messages):
         day = first_day + dt.timedelta(days=n * days // len(messages))
         start = timezone.make_aware(dt.datetime.combine(day, dt.time(8))) + dt.timedelta(minutes=rng.randrange(12 * 60))
@@ -335,7 +337,7 @@ def load_history(users: dict[str, User], departments: dict[str, Department], are
         )
         try:
             ticket = clock.at(start, register_ticket, request, by=users["agent"]).ticket
-            dispatched = _history_walk(ticket, clock, rng, users, bureaus, last_dispatched)
+            dispatched = _history_walk(ticket, clock, rng, users, bureaus, last_dispatched, reviews)
         except _Now:
             continue
         last_dispatched = dispatched or last_dispatched
@@ -346,7 +348,7 @@ def load_history(users: dict[str, User], departments: dict[str, Department], are
     return len(messages)
 
 
-def _history_walk(ticket: Ticket, clock: _Clock, rng: random.Random, users: dict[str, User], bureaus: list[Department], earlier: Ticket | None):
+def _history_walk(ticket: Ticket, clock: _Clock, rng: random.Random, users: dict[str, User], bureaus: list[Department], earlier: Ticket | None, reviews):
     """One ticket's journey; returns it if it was dispatched (a later duplicate may be merged into it)."""
     agent, dispatcher = users["agent"], users["dispatcher"]
     fate = rng.random()
@@ -389,25 +391,25 @@ def _history_walk(ticket: Ticket, clock: _Clock, rng: random.Random, users: dict
         ticket = clock.after(rng.uniform(4, 30), actions.callback_ticket, ticket, reached=True, solved=True, satisfaction=rng.choice(_SATISFACTION), by=agent)
         if ticket.state != State.RATED:
             return ticket  # satisfied: closed
-        _history_review(ticket, clock, users, staff)
+        _history_review(ticket, clock, users, staff, next(reviews))
         if round_:
             return clock.after(2, actions.close_ticket, ticket, by=dispatcher)  # unsatisfied twice: settled
         ticket = clock.after(rng.uniform(0.5, 4), actions.reopen_ticket, ticket, reason="市民对处理结果不满意", by=agent)
     return ticket
 
 
-def _history_review(ticket: Ticket, clock: _Clock, users: dict[str, User], staff: User) -> None:
-    """An unsatisfied rating: the department appeals one in three (a supervisor upholds about half),
-    a supervisor leaves one in ten out directly. Its own seed, so the rest of the month stays the same."""
-    rng = random.Random(ticket.number)
-    roll = rng.random()
-    if roll < 0.35:
-        appeal = clock.after(rng.uniform(2, 30), actions.file_appeal, ticket, subject="rating", reason="市民诉求超出本单位法定职责，已依法依规答复并说明理由", by=staff)
-        upheld = rng.random() < 0.5
+def _history_review(ticket: Ticket, clock: _Clock, users: dict[str, User], staff: User, nth: int) -> None:
+    """The ``nth`` unsatisfied rating of the month: of every four, the department appeals two (a
+    supervisor upholds one, rejects the other), a supervisor leaves one out directly, one stays.
+    Counted, not drawn, so that every demo month has each case and the rest of it stays the same."""
+    case = nth % 4
+    if case in (0, 2):
+        appeal = clock.after(6, actions.file_appeal, ticket, subject="rating", reason="市民诉求超出本单位法定职责，已依法依规答复并说明理由", by=staff)
+        upheld = case == 0
         reason = "经核实，市民诉求缺乏政策依据，申诉成立" if upheld else "答复未回应市民核心诉求，申诉驳回"
-        clock.after(rng.uniform(4, 40), actions.decide_appeal, appeal, upheld=upheld, reason=reason, by=users["supervisor"])
-    elif roll < 0.45:
-        clock.after(rng.uniform(4, 40), actions.exclude_from_assessment, ticket, subject="rating", reason="市民多次辱骂工作人员、恶意差评，经核实不纳入考核", by=users["supervisor"])
+        clock.after(20, actions.decide_appeal, appeal, upheld=upheld, reason=reason, by=users["supervisor"])
+    elif case == 3:
+        clock.after(20, actions.exclude_from_assessment, ticket, subject="rating", reason="市民多次辱骂工作人员、恶意差评，经核实不纳入考核", by=users["supervisor"])
 
 
 def _history_reply(ticket: Ticket, clock: _Clock, rng: random.Random, staff: User, dispatcher: User) -> Ticket:
