@@ -26,6 +26,7 @@ KIND_LABELS = {
     "ticket.kpi_excluded": _("不纳入考核"), "ticket.card_yellow": _("黄牌预警"), "ticket.card_red": _("红牌超期"),
     "ticket.chat_transcript": _("在线咨询记录"), "ticket.voicemail": _("电话留言"), "ticket.transcription": _("留言转写"),
     "ticket.sms_media": _("短信附件"), "ticket.recording_played": _("收听录音"),
+    "ticket.transferred": _("移交"), "ticket.transfer_reference": _("登记对方编号"), "ticket.call_transferred": _("来电转接"),
 }  # fmt: skip
 
 # data key → label; only these are shown (ids and internal flags are not).
@@ -34,7 +35,8 @@ DETAIL_LABELS = {
     "answer": _("答复"), "days": _("延期天数"), "handle_due": _("新办结时限"), "into": _("并入"), "channel": _("渠道"),
     "satisfaction": _("满意度"), "reached": _("联系上"), "solved": _("已解决"), "founded": _("属实"), "on_time": _("按时"),
     "deadline": _("时限"), "cited_rule_name": _("依据目录"), "suggested_department_name": _("建议承办单位"),
-    "decide_due": _("裁定期限"), "redispatched_to_name": _("改派至"),
+    "decide_due": _("裁定期限"), "redispatched_to_name": _("改派至"), "line_name": _("移交至"), "reference": _("对方编号"),
+    "previous_reference": _("原对方编号"), "referred_from_name": _("转来单位"), "referral_reference": _("转来编号"),
 }  # fmt: skip
 
 ROLE_LABELS = dict(Role.choices)
