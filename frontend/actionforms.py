@@ -14,12 +14,12 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from routing import actions
-from routing.models import Department, DispatchRule, Ticket, User
+from routing import actions, linkage
+from routing.models import Department, DispatchRule, EmergencyLine, Ticket, User
 from routing.states import Satisfaction, State
 
 LABELS = {
-    "resolve": _("直接办结"), "decline": _("不予受理"), "dispatch": _("派单"), "sub_dispatch": _("二级派单"),
+    "resolve": _("直接办结"), "decline": _("不予受理"), "transfer": _("移交110/119/120/122"), "dispatch": _("派单"), "sub_dispatch": _("二级派单"),
     "accept": _("签收"), "request_return": _("申请退单"), "approve_return": _("同意退单"), "reject_return": _("驳回退单"),
     "request_extension": _("申请延期"), "approve_extension": _("同意延期"), "reject_extension": _("驳回延期"),
     "reply": _("答复"), "approve_reply": _("审核通过"), "reject_reply": _("退回答复"), "callback": _("回访"),
@@ -31,12 +31,12 @@ LABELS = {
 ORDER = [
     "accept", "dispatch", "reply", "approve_reply", "approve_return", "approve_extension", "callback", "close", "resolve",
     "sub_dispatch", "request_extension", "urge", "supervise", "reopen", "merge", "request_return", "reject_reply",
-    "reject_return", "reject_extension", "decline", "withdraw",
+    "reject_return", "reject_extension", "transfer", "decline", "withdraw",
 ]  # fmt: skip
 # Steps that are a single click; the others open a small form.
 ONE_CLICK = {"accept", "approve_extension", "approve_reply", "close"}
 # Steps that undo or refuse something are drawn as secondary buttons.
-SECONDARY = {"decline", "reject_return", "reject_extension", "reject_reply", "withdraw", "request_return", "merge"}
+SECONDARY = {"decline", "transfer", "reject_return", "reject_extension", "reject_reply", "withdraw", "request_return", "merge"}
 
 
 @dataclass
@@ -51,6 +51,7 @@ class Field:
     choices: list[tuple[str, str]] = field(default_factory=list)
     initial: str = ""
     maxlength: int = 4000
+    help: list[str] = field(default_factory=list)  # lines shown under the input (e.g. what each line takes)
 
     @property
     def options_html(self) -> SafeString:
@@ -119,6 +120,20 @@ def catalogue_entries() -> list[tuple[str, str]]:
     return [(str(r.pk), f"{r.name} → {r.department.name}") for r in rules]
 
 
+def transfer_fields(ticket: Ticket, lines: list[EmergencyLine] | None = None) -> list[Field]:
+    """移交: the line (the one whose keywords the matter matches preselected and marked), the matters each
+    line takes shown under the picker, the reason, and the line's reference when already known."""
+    lines = list(linkage.active_lines()) if lines is None else lines
+    suggested = linkage.suggest(f"{ticket.title} {ticket.description}", lines)
+    choices = [(line.code, f"{line.name}（{_('建议')}）" if line == suggested else line.name) for line in lines]
+    matters = [f"{line.name}：{'、'.join(line.matter_list())}" for line in lines if line.matter_list()]
+    return [
+        Field("line", str(_("移交至")), kind="select", choices=choices, initial=suggested.code if suggested else "", help=matters),
+        _reason(_("移交理由")),
+        Field("reference", str(_("对方编号（接警号，可稍后登记）")), kind="text", required=False, maxlength=64),
+    ]
+
+
 def fields_for(
     name: str,
     ticket: Ticket,
@@ -127,11 +142,14 @@ def fields_for(
     departments: list[tuple[str, str]] | None = None,
     units: dict[int, list[tuple[str, str]]] | None = None,
     catalogue: list[tuple[str, str]] | None = None,
+    lines: list[EmergencyLine] | None = None,
 ) -> list[Field]:
     """The inputs transition ``name`` needs, with sensible initial values for ``ticket``."""
     yes_no = [("true", str(_("是"))), ("false", str(_("否")))]
     if name == "resolve":
         return [Field("answer", str(_("答复内容")))]
+    if name == "transfer":
+        return transfer_fields(ticket, lines)
     if name == "request_return":
         choices = departments if departments is not None else lead_departments()
         entries = catalogue if catalogue is not None else catalogue_entries()
@@ -191,9 +209,10 @@ def forms_for(
     departments: list[tuple[str, str]] | None = None,
     units: dict[int, list[tuple[str, str]]] | None = None,
     catalogue: list[tuple[str, str]] | None = None,
+    lines: list[EmergencyLine] | None = None,
 ) -> list[ActionForm]:
     """An ``ActionForm`` for every step ``user`` may take on ``ticket`` now (limited to ``only`` when given).
-    A list of tickets passes ``departments`` and ``units`` read once for all of them."""
+    A list of tickets passes ``departments``, ``units`` and ``lines`` read once for all of them."""
     result = []
     for name in sorted(actions.available_transitions(ticket, user), key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
         if name not in LABELS or (only is not None and name not in only):
@@ -202,7 +221,7 @@ def forms_for(
             ActionForm(
                 name=name,
                 label=str(LABELS[name]),
-                fields=fields_for(name, ticket, user, departments=departments, units=units, catalogue=catalogue),
+                fields=fields_for(name, ticket, user, departments=departments, units=units, catalogue=catalogue, lines=lines),
                 one_click=name in ONE_CLICK,
                 secondary=name in SECONDARY,
             )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from routing import privacy, selectors
+from routing import linkage, privacy, selectors
 from routing.models import Ticket, TicketEvent, User
 from routing.privacy import Contact
+from routing.states import State
 
 from frontend import actionforms, timeline
 
@@ -38,6 +39,7 @@ def build(tickets, user: User, *, with_timeline: bool = False, only: set[str] | 
     departments = actionforms.lead_departments()
     units = actionforms.units_of({t.department_id for t in tickets})
     catalogue = actionforms.catalogue_entries() if any(t.state in actionforms.CITING_STATES for t in tickets) else []
+    lines = list(linkage.active_lines()) if any(t.state == State.REGISTERED for t in tickets) else []
     events = defaultdict(list)
     if with_timeline and tickets:
         for event in TicketEvent.objects.filter(ticket__in=tickets).select_related("actor", "department").order_by("created_at", "id"):
@@ -47,7 +49,7 @@ def build(tickets, user: User, *, with_timeline: bool = False, only: set[str] | 
         cards.append(
             Card(
                 ticket=ticket,
-                forms=actionforms.forms_for(ticket, user, only=only, departments=departments, units=units, catalogue=catalogue),
+                forms=actionforms.forms_for(ticket, user, only=only, departments=departments, units=units, catalogue=catalogue, lines=lines),
                 contact=contact_for(ticket, user),
                 timeline=timeline.rows(visible_events(ticket, user, events[ticket.pk]), user) if with_timeline else [],
             )

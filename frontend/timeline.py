@@ -28,6 +28,7 @@ KIND_LABELS = {
     "ticket.sms_media": _("短信附件"), "ticket.recording_played": _("收听录音"),
     "ticket.rating_excluded": _("评价不纳入考核"), "ticket.card_excluded": _("红牌不纳入考核"), "ticket.appeal_filed": _("申请复核"),
     "ticket.appeal_upheld": _("复核申诉成立"), "ticket.appeal_rejected": _("复核申诉驳回"),
+    "ticket.transferred": _("移交"), "ticket.transfer_reference": _("登记对方编号"), "ticket.call_transferred": _("来电转接"),
 }  # fmt: skip
 
 # data key → label; only these are shown (ids and internal flags are not).
@@ -37,6 +38,8 @@ DETAIL_LABELS = {
     "satisfaction": _("满意度"), "reached": _("联系上"), "solved": _("已解决"), "founded": _("属实"), "on_time": _("按时"),
     "deadline": _("时限"), "cited_rule_name": _("依据目录"), "suggested_department_name": _("建议承办单位"),
     "decide_due": _("裁定期限"), "redispatched_to_name": _("改派至"), "what": _("事项"),
+    "decide_due": _("裁定期限"), "redispatched_to_name": _("改派至"), "line_name": _("移交至"), "reference": _("对方编号"),
+    "previous_reference": _("原对方编号"), "referred_from_name": _("转来单位"), "referral_reference": _("转来编号"),
 }  # fmt: skip
 
 ROLE_LABELS = dict(Role.choices)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from frontend import assessment, cards, replyreview, timeline
 from frontend.navigation import workspaces_for
 from routing import accounts, actions, disputes, reviews, selectors
+from routing.roles import HOTLINE_ROLES
 
 
 class LockoutAuthenticationForm(AuthenticationForm):
@@ -78,6 +79,7 @@ def ticket_detail(request, number: str):
         "ticket": ticket,
         "duplicates": ticket.duplicates.all().order_by("registered_at"),
         "available": actions.available_transitions(ticket, request.user),
+        "can_record_reference": request.user.role in HOTLINE_ROLES,
         "review": replyreview.view(reviews.current([ticket.pk]).get(ticket.pk), ticket) if ticket.reply_text else None,
         "assessment": assessment.view(ticket, request.user),
     }

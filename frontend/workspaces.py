@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from frontend import cards, hotspots, reference, replyreview
 from frontend.timeline import KIND_LABELS
 from frontend.access import role_required
-from routing import disputes, hotissues, kpis, ratings, repeats, reviews, selectors
+from routing import disputes, hotissues, kpis, linkage, ratings, repeats, reviews, selectors
 from routing.models import KpiAppeal, Ticket, TicketEvent
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import Channel, State, TicketType, Urgency
@@ -55,6 +55,7 @@ def console(request):
         "chat_panel": CHAT_PANEL if _has_template(CHAT_PANEL) else None,
         "missed_calls_panel": MISSED_CALLS_PANEL if _has_template(MISSED_CALLS_PANEL) else None,
         "callbacks": _callback_cards(request.user),
+        "lines": list(linkage.active_lines()),  # 移交: the transfer list, with what each line takes
     }
     return render(request, "frontend/console.html", context)
 

@@ -20,15 +20,16 @@ from django_fsm import ConcurrentTransition, can_proceed
 from routing import deadlines, disputes, effects, ratings, reviews
 from routing.errors import InvalidInput, NotAllowed, TransitionConflict
 from routing.models import (
-    Category, CategoryCorrection, Department, DispatchDispute, DispatchRule, KpiAppeal, KpiExclusion, ReplyReview, Ticket, TicketEvent, User,
+    Category, CategoryCorrection, Department, DispatchDispute, DispatchRule, EmergencyLine, KpiAppeal, KpiExclusion, ReplyReview, Ticket,
+    TicketEvent, User,
 )  # fmt: skip
 from routing.roles import HOTLINE_ROLES, Actor, Role, as_actor
-from routing.states import Satisfaction, State
+from routing.states import Channel, Satisfaction, State
 
 # Event kinds shown on the citizen's tracking page.
 PUBLIC_KINDS = frozenset(
     {
-        "ticket.registered", "ticket.resolved", "ticket.declined", "ticket.dispatched", "ticket.accepted",
+        "ticket.registered", "ticket.resolved", "ticket.declined", "ticket.transferred", "ticket.dispatched", "ticket.accepted",
         "ticket.reply_approved", "ticket.callback", "ticket.reopened", "ticket.closed", "ticket.merged", "ticket.reply_shared",
         "ticket.withdrawn", "ticket.extension_approved",
     }
@@ -36,7 +37,7 @@ PUBLIC_KINDS = frozenset(
 
 # The event kind written by each transition.
 EVENT_KIND = {
-    "resolve": "ticket.resolved", "decline": "ticket.declined", "dispatch": "ticket.dispatched",
+    "resolve": "ticket.resolved", "decline": "ticket.declined", "transfer": "ticket.transferred", "dispatch": "ticket.dispatched",
     "sub_dispatch": "ticket.sub_dispatched", "accept": "ticket.accepted", "request_return": "ticket.return_requested",
     "approve_return": "ticket.return_approved", "reject_return": "ticket.return_rejected",
     "request_extension": "ticket.extension_requested", "approve_extension": "ticket.extension_approved",
@@ -165,6 +166,45 @@ def decline_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
     reason = _required(reason, "reason")
     now = timezone.now()
     return perform(ticket, "decline", by=by, apply=lambda t: t.decline(reason=reason, at=now), outcome=Outcome({"reason": reason}))
+
+
+MAX_REFERENCE = 64
+
+
+def _reference(value: str | None, *, required: bool) -> str:
+    """Another line's own number for a matter (接警号, 警情号): up to 64 characters."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(_("对方编号须为文本"), details={"reference": [_("须为文本")]})
+    value = (value or "").strip()
+    if required and not value:
+        raise InvalidInput(_("请填写对方编号"), details={"reference": [_("不能为空")]})
+    if len(value) > MAX_REFERENCE:
+        raise InvalidInput(_("对方编号过长"), details={"reference": [_("最多 %(n)d 字") % {"n": MAX_REFERENCE}]})
+    return value
+
+
+def transfer_ticket(ticket: Ticket, *, line: EmergencyLine, reason: str, reference: str = "", by) -> Ticket:
+    """移交 110/119/120/122: the matter is the line's, not 12345's. The line's reference (接警号) is kept
+    when known (``record_transfer_reference`` adds it later). A ticket of a phone call also has the live call
+    redirected to the line's number (outbox ``call.transfer``, delivered by the telephony room); the citizen is
+    told by SMS."""
+    reason = _required(reason, "reason")
+    reference = _reference(reference, required=False)
+    if not isinstance(line, EmergencyLine) or not line.active:
+        raise InvalidInput(_("该联动单位已停用"), details={"line": [_("已停用")]})
+    now = timezone.now()
+    data = {"line": line.code, "line_name": line.name, "reason": reason}
+    if reference:
+        data["reference"] = reference
+    outcome = Outcome(data, notify_citizen=["transferred"])
+
+    def apply(t: Ticket):
+        t.transfer(line=line, reason=reason, reference=reference, at=now)
+        if t.channel == Channel.PHONE:
+            effects.redirect_call(t, line)
+            outcome.data["call_redirect"] = True
+
+    return perform(ticket, "transfer", by=by, apply=apply, outcome=outcome)
 
 
 def dispatch_ticket(
@@ -460,7 +500,7 @@ def merge_ticket(ticket: Ticket, *, into: Ticket, by) -> Ticket:
     """并单: ``ticket`` is a duplicate of ``into``."""
     if into.pk == ticket.pk:
         raise InvalidInput(_("不能与自身并单"), details={"into": [_("不能是同一工单")]})
-    if into.state in {State.MERGED, State.DECLINED, State.WITHDRAWN}:
+    if into.state in {State.MERGED, State.DECLINED, State.WITHDRAWN, State.TRANSFERRED}:
         raise TransitionConflict(_("目标工单已结束，不能并入"), code="invalid_target", details={"into": [into.number]})
     now = timezone.now()
     with transaction.atomic():
@@ -503,6 +543,29 @@ def _identifying(ticket: Ticket, *, kind: str, data: dict, by) -> TicketEvent:
         raise NotAllowed(_("诉求人要求保密，无权查看"), code="confidential")
     with transaction.atomic():
         return record_event(ticket, kind=kind, actor=actor, from_state=ticket.state, data=data, department=ticket.department)
+
+
+def record_transfer_reference(ticket: Ticket, *, reference: str, by) -> TicketEvent:
+    """对方编号: the reference the other line gave the transferred matter (接警号, 警情号), known after the
+    transfer; a correction replaces it, the timeline keeps both. Hotline roles, transferred tickets only."""
+    actor = as_actor(by)
+    if actor.role not in HOTLINE_ROLES:
+        raise NotAllowed(_("只有热线工作人员可以登记对方编号"), code="forbidden_role")
+    reference = _reference(reference, required=True)
+    with transaction.atomic():
+        locked = Ticket.objects.select_for_update(of=("self",)).select_related("transferred_to").get(pk=ticket.pk)
+        if locked.state != State.TRANSFERRED:
+            raise TransitionConflict(
+                _("工单当前状态为「%(state)s」，只有已移交的工单可以登记对方编号") % {"state": locked.get_state_display()},
+                code="invalid_state", details={"state": locked.state},
+            )  # fmt: skip
+        data = {"reference": reference, "line": locked.transferred_to.code, "line_name": locked.transferred_to.name}
+        if locked.transfer_reference:
+            data["previous_reference"] = locked.transfer_reference
+        Ticket.objects.filter(pk=locked.pk).update(transfer_reference=reference, updated_at=timezone.now())
+        event = record_event(locked, kind="ticket.transfer_reference", actor=actor, from_state=locked.state, data=data, department=locked.department)
+    ticket.transfer_reference = reference
+    return event
 
 
 def reveal_contact(ticket: Ticket, *, reason: str, by) -> TicketEvent:

@@ -3,8 +3,8 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 
 from routing.models import (
-    Area, CalendarOverride, Category, CategoryCorrection, ClassifierModel, DeadlinePolicy, Department, DispatchDispute, DispatchRule, ExportRecord, IntelligencePolicy,
-    KpiAppeal, KpiExclusion,
+    Area, CalendarOverride, Category, CategoryCorrection, ClassifierModel, DeadlinePolicy, Department, DispatchDispute, DispatchRule, EmergencyLine, ExportRecord,
+    IntelligencePolicy, KpiAppeal, KpiExclusion,
     OutboxMessage, Ticket, TicketEvent, User,
 )  # fmt: skip
 
@@ -45,6 +45,19 @@ class DispatchRuleAdmin(admin.ModelAdmin):
     list_editable = ["priority", "automatic", "active"]
     autocomplete_fields = ["category", "area", "department"]
     search_fields = ["name", "keywords"]
+
+
+@admin.register(EmergencyLine)
+class EmergencyLineAdmin(admin.ModelAdmin):
+    """移交目录: the emergency lines (110/119/120/122), the matters each takes, the number a call is put through to."""
+
+    list_display = ["code", "name", "phone", "ordering", "active"]
+    list_editable = ["ordering", "active"]
+    search_fields = ["code", "name", "matters", "keywords"]
+
+    def has_delete_permission(self, request, obj=None):
+        # Tickets keep the line they were transferred to or referred by: a line is switched off, not deleted.
+        return False
 
 
 @admin.register(DeadlinePolicy)

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from routing import actions, kpis, sweep
+from routing import actions, kpis, linkage, sweep
 from routing.intake import IntakeRequest, find_by_channel_ref, register_ticket
 from routing.intelligence import training
 from routing.models import Area, Category, Citizen, ClassifierModel, Department, DispatchRule, Ticket, User
@@ -360,7 +360,7 @@ def _history_walk(ticket: Ticket, clock: _Clock, rng: random.Random, users: dict
     if fate < 0.57:
         clock.after(0.1, actions.decline_ticket, ticket, reason="不属于 12345 受理范围，已告知市民向法院咨询。", by=agent)
         return None
-    if fate < 0.59 and earlier is not None and earlier.state not in {State.MERGED, State.DECLINED, State.WITHDRAWN}:
+    if fate < 0.59 and earlier is not None and earlier.state not in {State.MERGED, State.DECLINED, State.WITHDRAWN, State.TRANSFERRED}:
         clock.after(0.5, actions.merge_ticket, ticket, into=earlier, by=dispatcher)
         return None
     if ticket.state == State.DISPATCHED:
@@ -451,6 +451,7 @@ def load() -> dict[str, int]:
     departments = load_departments(areas)
     users = load_users(departments)
     load_rules(departments)
+    linkage.ensure_default_lines()  # the transfer list (移交目录), also filled by migration 0013
     history = load_history(users, departments, areas)
     tickets = load_tickets(users, departments, areas)
     mark_demo_citizens()

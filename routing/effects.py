@@ -4,8 +4,9 @@ Kinds (handlers are registered by the room that delivers them):
 
 - ``ws.group``          push ``{"type": "ticket.changed", ...}`` to channel-layer groups (routing)
 - ``search.ticket``     re-index one ticket (knowledge)
-- ``citizen.notify``    tell the citizen something by SMS: ``registered``, ``reply``, ``survey`` (services)
+- ``citizen.notify``    tell the citizen something by SMS: ``registered``, ``reply``, ``survey``, ``transferred`` (services)
 - ``ticket.card``       yellow/red card notice to the department and supervisors (ws push, routing)
+- ``call.transfer``     redirect the live call of a transferred phone ticket to the line's number (services)
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ def notify(ticket: Ticket, template: str, *, key_suffix: str) -> None:
     if ticket.citizen_id is None or not ticket.citizen.phone:
         return
     outbox.enqueue("citizen.notify", {"ticket_id": ticket.pk, "template": template}, key=f"citizen.notify:{ticket.pk}:{template}:{key_suffix}")
+
+
+def redirect_call(ticket: Ticket, line) -> None:
+    """移交 of a phone ticket: the caller, if still on the line, is put through to ``line`` (telephony delivers it).
+    A ticket is transferred once, so one message per ticket."""
+    payload = {"ticket_id": ticket.pk, "line": line.code, "line_name": line.name, "number": line.phone}
+    outbox.enqueue("call.transfer", payload, key=f"call.transfer:{ticket.pk}")
 
 
 def deliver_group_push(message: OutboxMessage) -> dict:

@@ -17,9 +17,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from routing import actions, effects, intelligence, numbering, outbox, rules
+from routing import actions, effects, intelligence, linkage, numbering, outbox, rules
 from routing.errors import InvalidInput
-from routing.models import Area, Attachment, Category, Citizen, IntelligencePolicy, Ticket, normalize_phone, phone_digest
+from routing.models import Area, Attachment, Category, Citizen, EmergencyLine, IntelligencePolicy, Ticket, normalize_phone, phone_digest
 from routing.roles import SYSTEM, Actor, as_actor
 from routing.states import Channel, TicketType, Urgency
 
@@ -56,6 +56,9 @@ class IntakeRequest:
     anonymous: bool = False
     confidential: bool = False
     attachments: list[IncomingFile] = field(default_factory=list)
+    # 110 转 12345: the line that referred the matter and its reference (警情号); one ticket per reference.
+    referred_from: EmergencyLine | None = None
+    referral_reference: str = ""
 
 
 @dataclass
@@ -103,6 +106,16 @@ def validate(request: IntakeRequest) -> IntakeRequest:
     request.citizen_phone = phone
     if len(request.channel_ref) > 128:
         errors["channel_ref"] = [_("渠道标识过长")]
+    request.referral_reference = (request.referral_reference or "").strip()
+    if request.referred_from is not None:
+        if not request.referred_from.active:
+            errors["referred_from.line"] = [_("该联动单位已停用")]
+        if not request.referral_reference:
+            errors["referred_from.reference"] = [_("请填写转来单位的编号（如警情号）")]
+        elif len(request.referral_reference) > actions.MAX_REFERENCE:
+            errors["referred_from.reference"] = [_("最多 %(n)d 字") % {"n": actions.MAX_REFERENCE}]
+    elif request.referral_reference:
+        errors["referred_from.line"] = [_("请选择转来单位")]
     if errors:
         raise InvalidInput(_("登记信息有误"), details=errors)
     request.lat = _coordinate(request.lat, "lat", 90)
@@ -143,6 +156,11 @@ def find_by_channel_ref(channel: str, channel_ref: str) -> Ticket | None:
     return Ticket.objects.filter(channel=channel, channel_ref=channel_ref).first()
 
 
+def _existing(request: IntakeRequest) -> Ticket | None:
+    """The ticket a retry of this request already made: by the referral (line, reference), else by the channel id."""
+    return linkage.find_referral(request.referred_from, request.referral_reference) or find_by_channel_ref(request.channel, request.channel_ref)
+
+
 def register_ticket(request: IntakeRequest, *, by=None) -> IntakeResult:
     """受理: create a ticket in ``registered`` (or return the one this channel id already made).
 
@@ -151,15 +169,15 @@ def register_ticket(request: IntakeRequest, *, by=None) -> IntakeResult:
     """
     actor: Actor = as_actor(by) if by is not None else SYSTEM
     request = validate(request)
-    existing = find_by_channel_ref(request.channel, request.channel_ref)
+    existing = _existing(request)
     if existing is not None:
         return IntakeResult(existing, created=False)
     try:
         with transaction.atomic():
             ticket = _create(request, actor)
     except IntegrityError:
-        # A retry of the same channel id raced us; the first one won.
-        existing = find_by_channel_ref(request.channel, request.channel_ref)
+        # A retry of the same channel id (or the same referral) raced us; the first one won.
+        existing = _existing(request)
         if existing is None:
             raise
         return IntakeResult(existing, created=False)
@@ -201,6 +219,8 @@ def _create(request: IntakeRequest, actor: Actor) -> Ticket:
         confidential=request.confidential,
         registered_by=actor.user,
         registered_at=now,
+        referred_from=request.referred_from,
+        referral_reference=request.referral_reference if request.referred_from is not None else "",
     )
     learned = intelligence.propose(ticket) if ticket.category_id is None else None
     proposal = rules.propose(ticket)
@@ -217,6 +237,8 @@ def _create(request: IntakeRequest, actor: Actor) -> Ticket:
         attachment.file.save(incoming.name[-100:] or "file", ContentFile(incoming.data), save=False)
         attachment.save()
     data = {"channel": request.channel}
+    if request.referred_from is not None:
+        data.update(referred_from=request.referred_from.code, referred_from_name=request.referred_from.name, referral_reference=request.referral_reference)
     if proposal is not None:
         data.update(proposed_department=proposal.department.pk, proposed_rule=proposal.rule.pk)
     if learned is not None:

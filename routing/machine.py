@@ -101,8 +101,17 @@ class TicketMachine:
 
     @transition(field="state", source=S.REGISTERED, target=S.DECLINED, permission=FIRST_CONTACT)
     def decline(self, *, reason: str, at):
-        """不予受理: out of scope (or referred to 110/119/120/122)."""
+        """不予受理: out of scope (a matter of 110/119/120/122 is transferred instead)."""
         self.decline_reason = reason
+        self.closed_at = at
+        self._clear_deadlines()
+
+    @transition(field="state", source=S.REGISTERED, target=S.TRANSFERRED, permission=FIRST_CONTACT)
+    def transfer(self, *, line, reason: str, reference: str, at):
+        """移交: the matter is an emergency line's (110 警情, 119 火警, 120 急救, 122 交通事故); its reference may come later."""
+        self.transferred_to = line
+        self.transfer_reason = reason
+        self.transfer_reference = reference
         self.closed_at = at
         self._clear_deadlines()
 
@@ -281,7 +290,7 @@ class TicketMachine:
 
 
 TRANSITIONS = [
-    "resolve", "decline", "dispatch", "sub_dispatch", "accept", "request_return", "approve_return", "reject_return",
+    "resolve", "decline", "transfer", "dispatch", "sub_dispatch", "accept", "request_return", "approve_return", "reject_return",
     "request_extension", "approve_extension", "reject_extension", "reply", "approve_reply", "reject_reply",
     "callback", "reopen", "close", "urge", "supervise", "merge", "share_reply", "withdraw",
 ]  # fmt: skip

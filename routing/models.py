@@ -112,6 +112,36 @@ class Department(models.Model):
         return self.name
 
 
+class EmergencyLine(models.Model):
+    """联动单位: an emergency line (110 公安, 119 消防, 120 急救, 122 交警) and the matters it takes.
+
+    The transfer list is data: supervisors keep it in the admin. ``phone`` is the number a live call
+    is dialled to when an agent transfers it; ``keywords`` suggest the line while a matter is typed.
+    """
+
+    code = models.CharField(_("编号"), max_length=8, unique=True, help_text=_("如 110、119、120、122"))
+    name = models.CharField(_("名称"), max_length=50, unique=True)
+    phone = models.CharField(_("转接号码"), max_length=32, help_text=_("移交来电时拨打的号码"))
+    matters = models.TextField(_("受理事项"), blank=True, help_text=_("每行一项"))
+    keywords = models.CharField(_("提示关键词"), max_length=500, blank=True, help_text=_("以空格或逗号分隔，任一命中即提示移交"))
+    active = models.BooleanField(_("启用"), default=True)
+    ordering = models.PositiveSmallIntegerField(_("排序"), default=0)
+
+    class Meta:
+        ordering = ["ordering", "code"]
+        verbose_name = _("联动单位")
+        verbose_name_plural = _("联动单位（移交目录）")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def matter_list(self) -> list[str]:
+        return [line.strip() for line in self.matters.splitlines() if line.strip()]
+
+    def keyword_list(self) -> list[str]:
+        return [k for k in re.split(r"[\s,，、]+", self.keywords) if k]
+
+
 def mask_name(name: str) -> str:
     if not name:
         return ""
@@ -233,6 +263,17 @@ class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
     urge_count = models.PositiveSmallIntegerField(default=0)
     decline_reason = models.TextField(blank=True)
     merged_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates")
+    # 移交 110/119/120/122: the line that took the matter, why, and its own reference (接警/警情号), which may come later.
+    transferred_to = models.ForeignKey(
+        EmergencyLine, verbose_name=_("移交至"), null=True, blank=True, on_delete=models.PROTECT, related_name="transferred_tickets"
+    )
+    transfer_reason = models.TextField(_("移交理由"), blank=True)
+    transfer_reference = models.CharField(_("对方编号"), max_length=64, blank=True)
+    # 110 转 12345: the line that referred a non-emergency matter to us, and its reference (one ticket per reference).
+    referred_from = models.ForeignKey(
+        EmergencyLine, verbose_name=_("转来单位"), null=True, blank=True, on_delete=models.PROTECT, related_name="referred_tickets"
+    )
+    referral_reference = models.CharField(_("转来编号"), max_length=64, blank=True)
 
     kpi_excluded = models.BooleanField(_("不纳入考核"), default=False)
     kpi_exclusion_reason = models.CharField(_("不纳入考核原因"), max_length=200, blank=True)
@@ -246,6 +287,8 @@ class Ticket(TicketMachine, ConcurrentTransitionMixin, models.Model):
         constraints = [
             models.UniqueConstraint(fields=["channel", "channel_ref"], condition=~Q(channel_ref=""), name="ticket_unique_channel_ref"),
             models.CheckConstraint(condition=Q(kpi_excluded=False) | ~Q(kpi_exclusion_reason=""), name="ticket_kpi_exclusion_has_reason"),
+            models.UniqueConstraint(fields=["referred_from", "referral_reference"], condition=Q(referred_from__isnull=False), name="ticket_unique_referral"),
+            models.CheckConstraint(condition=Q(referred_from__isnull=True, referral_reference="") | (Q(referred_from__isnull=False) & ~Q(referral_reference="")), name="ticket_referral_has_reference"),
         ]
         indexes = [
             models.Index(fields=["department", "state", "due_at"], name="ticket_dept_queue"),

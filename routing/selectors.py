@@ -31,7 +31,7 @@ from routing.states import State
 
 def with_related(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
     """Join what a ticket list shows, so a page is a fixed number of queries."""
-    return tickets.select_related("category", "area", "department", "parent_department", "citizen", "proposed_department", "proposed_rule").prefetch_related(
+    return tickets.select_related("category", "area", "department", "parent_department", "citizen", "proposed_department", "proposed_rule", "transferred_to", "referred_from").prefetch_related(
         Prefetch("assisting_departments", queryset=Department.objects.only("id", "code", "name"))
     )
 
@@ -164,7 +164,8 @@ def visible_list(user: User, *, order: Sequence[str] = ("-registered_at", "-id")
 
 
 def filtered_list(user: User, params) -> TicketList:
-    """The ticket list's filters (``state``, ``department``, ``category``, ``overdue``, ``external_id``, ``q``)
+    """The ticket list's filters (``state``, ``department``, ``category``, ``overdue``, ``external_id``,
+    ``referred_from``, ``transferred_to``, ``q``)
     applied to what ``user`` may see: one rule for the API's list and its export. Unknown values filter nothing
     or match nothing, never fail."""
     tickets = visible_list(user)
@@ -182,6 +183,10 @@ def filtered_list(user: User, params) -> TicketList:
         tickets = tickets.filter(state__in=State.running(), due_at__lt=timezone.now())
     if external_id := params.get("external_id", "").strip()[:64]:
         tickets = tickets.filter(external_id=external_id)
+    if referred_from := params.get("referred_from", "").strip()[:8]:
+        tickets = tickets.filter(referred_from__code=referred_from)
+    if transferred_to := params.get("transferred_to", "").strip()[:8]:
+        tickets = tickets.filter(transferred_to__code=transferred_to)
     if q := params.get("q", "").strip()[:200]:
         tickets = tickets.filter(Q(number__icontains=q) | Q(description__icontains=q) | Q(address__icontains=q) | Q(title__icontains=q))
     return tickets

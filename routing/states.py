@@ -48,6 +48,7 @@ class State(models.TextChoices):
     DECLINED = "declined", _("不予受理")
     WITHDRAWN = "withdrawn", _("已撤单")
     MERGED = "merged", _("已并单")
+    TRANSFERRED = "transferred", _("已移交")
 
     @classmethod
     def running(cls) -> frozenset[str]:
@@ -56,7 +57,7 @@ class State(models.TextChoices):
 
     @classmethod
     def final(cls) -> frozenset[str]:
-        return frozenset({cls.CLOSED, cls.DECLINED, cls.WITHDRAWN, cls.MERGED})
+        return frozenset({cls.CLOSED, cls.DECLINED, cls.WITHDRAWN, cls.MERGED, cls.TRANSFERRED})
 
     @classmethod
     def open_states(cls) -> frozenset[str]:

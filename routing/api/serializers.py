@@ -10,7 +10,9 @@ from rest_framework import serializers
 
 from hotline.fields import Text, phone_validator
 from routing import privacy, selectors
-from routing.models import Area, Category, Department, DispatchDispute, DispatchRule, KpiAppeal, KpiExclusion, KpiSubject, Ticket, TicketEvent
+from routing.models import (
+    Area, Category, Department, DispatchDispute, DispatchRule, EmergencyLine, KpiAppeal, KpiExclusion, KpiSubject, Ticket, TicketEvent,
+)  # fmt: skip
 from routing.phones import text_for
 from routing.roles import Role, sees_contact
 from routing.states import Channel, Satisfaction, TicketType, Urgency
@@ -87,6 +89,36 @@ class DepartmentRefField(serializers.Field):
         return {"id": value.pk, "code": value.code, "name": value.name} if value else None
 
 
+class LineRef(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+@extend_schema_field(LineRef(allow_null=True))
+class LineRefField(serializers.Field):
+    """An emergency line (联动单位) as ``{"code", "name"}``, or null."""
+
+    def to_representation(self, value):
+        return {"code": value.code, "name": value.name} if value else None
+
+
+class EmergencyLineSerializer(serializers.ModelSerializer):
+    """A line of the transfer list (移交目录): what it takes and the words that suggest it."""
+
+    matters = serializers.SerializerMethodField()
+    keywords = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EmergencyLine
+        fields = ["code", "name", "phone", "matters", "keywords"]
+
+    def get_matters(self, line) -> list[str]:
+        return line.matter_list()
+
+    def get_keywords(self, line) -> list[str]:
+        return line.keyword_list()
+
+
 def _category_ref(category) -> dict:
     return {"id": category.pk, "name": category.name, "path": category.path}
 
@@ -111,6 +143,8 @@ class TicketSerializer(serializers.ModelSerializer):
     due_soon = serializers.BooleanField(source="is_due_soon", read_only=True)
     reply = serializers.SerializerMethodField()
     merged_into = serializers.SlugRelatedField(slug_field="number", read_only=True, allow_null=True)
+    transferred_to = LineRefField(read_only=True)
+    referred_from = LineRefField(read_only=True)
 
     class Meta:
         model = Ticket
@@ -121,7 +155,8 @@ class TicketSerializer(serializers.ModelSerializer):
             "replied_at", "closed_at", "accept_due", "handle_due", "due_at", "overdue", "due_soon", "yellow_card_at",
             "red_card_at", "extension_pending", "extension_days", "extension_reason", "extension_count", "return_reason",
             "reply", "resolution", "decline_reason", "callback_reached", "callback_solved", "satisfaction",
-            "unsatisfied_count", "supervised", "urge_count", "merged_into", "kpi_excluded", "kpi_exclusion_reason",
+            "unsatisfied_count", "supervised", "urge_count", "merged_into", "transferred_to", "transfer_reason", "transfer_reference",
+            "referred_from", "referral_reference", "kpi_excluded", "kpi_exclusion_reason",
         ]  # fmt: skip
 
     def _viewer(self):
@@ -266,6 +301,31 @@ class CitizenInput(serializers.Serializer):
     anonymous = serializers.BooleanField(required=False, default=False)
 
 
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": 8})
+class EmergencyLineField(serializers.SlugRelatedField):
+    """An active line of the transfer list by its code ("110"), as a string only; anything else is a 400."""
+
+    default_error_messages = {
+        "does_not_exist": _("没有编号为 {value} 的联动单位（见 /api/v1/emergency-lines/）"),
+        "invalid": _("联动单位须为编号，如 \"110\""),
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(slug_field="code", queryset=EmergencyLine.objects.filter(active=True), **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        if data is not serializers.empty and data is not None and (not isinstance(data, str) or not data.strip() or len(data) > 8):
+            self.fail("invalid")
+        return super().run_validation(data)
+
+
+class ReferralInput(serializers.Serializer):
+    """110 转 12345: the line that referred the matter and its own number for it (警情号)."""
+
+    line = EmergencyLineField(help_text="the referring line's code, e.g. 110")
+    reference = Text(max_length=64, help_text="the referring line's number for the matter (警情号); a second request with it returns the first ticket")
+
+
 class TicketCreateInput(serializers.Serializer):
     channel = serializers.ChoiceField(choices=Channel.choices)
     type = serializers.ChoiceField(choices=TicketType.choices)
@@ -281,6 +341,7 @@ class TicketCreateInput(serializers.Serializer):
     citizen = CitizenInput(required=False)
     confidential = serializers.BooleanField(required=False, default=False)
     channel_ref = Text(max_length=128, required=False, allow_blank=True, default="")
+    referred_from = ReferralInput(required=False, help_text="a matter another line (110 …) refers to 12345")
 
 
 class ClassifyInput(serializers.Serializer):
@@ -592,6 +653,18 @@ class DepartmentCodeOrIdField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+class TransferInput(serializers.Serializer):
+    """移交 110/119/120/122: the line (its code), why, and the line's own reference when already known."""
+
+    line = EmergencyLineField(help_text="the code of an active line of the transfer list (GET /api/v1/emergency-lines/)")
+    reason = Text(max_length=4000)
+    reference = Text(max_length=64, required=False, allow_blank=True, default="", help_text="the line's number for the matter (接警号), if known now")
+
+
+class TransferReferenceInput(serializers.Serializer):
+    reference = Text(max_length=64, help_text="the line's number for the transferred matter (接警号 / 警情号)")
+
+
 class ReturnInput(serializers.Serializer):
     """退单申请 / 派单异议: the reason; the catalogue entry cited and the department suggested, when the department knows them."""
 
@@ -861,6 +934,8 @@ class TicketListQuery(serializers.Serializer):
     overdue = serializers.BooleanField(required=False, help_text="true: running tickets past their deadline")
     external_id = Text(required=False, allow_blank=True, max_length=64, help_text="the id on the platform it was imported from")
     q = Text(required=False, allow_blank=True, max_length=200, help_text="in the number, title, description or address")
+    referred_from = Text(required=False, allow_blank=True, max_length=8, help_text="referred to 12345 by this line (its code, e.g. 110)")
+    transferred_to = Text(required=False, allow_blank=True, max_length=8, help_text="transferred to this line (its code, e.g. 110)")
 
 
 class ExportFormat(serializers.Serializer):

@@ -11,6 +11,7 @@ urlpatterns = [
     path("tickets/<str:number>/reveal/", views.TicketReveal.as_view(), name="api-ticket-reveal"),
     path("tickets/<str:number>/kpi-exclusions/", views.TicketKpiExclusion.as_view(), name="api-ticket-kpi-exclusions"),
     path("tickets/<str:number>/appeals/", views.TicketAppeals.as_view(), name="api-ticket-appeals"),
+    path("tickets/<str:number>/transfer_reference/", views.TicketTransferReference.as_view(), name="api-ticket-transfer-reference"),
     *(
         path(f"tickets/<str:number>/{name}/", view.as_view(), name=f"api-ticket-{name.replace('_', '-')}")
         for name, view in views.transition_views.items()
@@ -22,6 +23,7 @@ urlpatterns = [
     path("categories/", views.Categories.as_view(), name="api-categories"),
     path("areas/", views.Areas.as_view(), name="api-areas"),
     path("catalogue/", views.Catalogue.as_view(), name="api-catalogue"),
+    path("emergency-lines/", views.EmergencyLines.as_view(), name="api-emergency-lines"),
     path("classify/", views.Classify.as_view(), name="api-classify"),
     path("repeats/", views.Repeats.as_view(), name="api-repeats"),
     path("hotspots/issues/", views.HotIssues.as_view(), name="api-hot-issues"),

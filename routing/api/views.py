@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from routing import accounts, actions, disputes, exports, hotissues, intelligence, kpis, ratings, repeats, reviews, selectors
+from routing import accounts, actions, disputes, exports, hotissues, intelligence, kpis, linkage, ratings, repeats, reviews, selectors
 from routing.api import serializers as s
 from routing.errors import NotAllowed, NotFound, NotReady
 from routing.intelligence import review
@@ -111,12 +111,14 @@ class TicketListCreate(ListAPIView):
         data.is_valid(raise_exception=True)
         v = data.validated_data
         citizen = v.get("citizen") or {}
+        referral = v.get("referred_from") or {}
         result = register_ticket(
             IntakeRequest(
                 channel=v["channel"], type=v["type"], category=v.get("category"), urgency=v["urgency"], life_safety=v["life_safety"],
                 title=v["title"], description=v["description"], address=v["address"], lat=v.get("lat"), lng=v.get("lng"),
                 area=v.get("area"), citizen_name=citizen.get("name", ""), citizen_phone=citizen.get("phone", ""),
                 anonymous=citizen.get("anonymous", False), confidential=v["confidential"], channel_ref=v["channel_ref"],
+                referred_from=referral.get("line"), referral_reference=referral.get("reference", ""),
             ),
             by=request.user,
         )  # fmt: skip
@@ -148,6 +150,7 @@ class TicketEvents(ListAPIView):
 TRANSITIONS = {
     "resolve": (s.ResolveInput, lambda t, d, u: actions.resolve_ticket(t, answer=d["answer"], by=u)),
     "decline": (s.ReasonInput, lambda t, d, u: actions.decline_ticket(t, reason=d["reason"], by=u)),
+    "transfer": (s.TransferInput, lambda t, d, u: actions.transfer_ticket(t, line=d["line"], reason=d["reason"], reference=d["reference"], by=u)),
     "dispatch": (s.DispatchInput, lambda t, d, u: actions.dispatch_ticket(t, department=d["department"], assisting=d["assisting"], category=d["category"], by=u)),
     "sub_dispatch": (s.SubDispatchInput, lambda t, d, u: actions.sub_dispatch_ticket(t, unit=d["unit"], by=u)),
     "accept": (s.EmptyInput, lambda t, d, u: actions.accept_ticket(t, by=u)),
@@ -221,8 +224,28 @@ TRANSITION_NOTES = {
     "reply": "答复 by the lead department; the dispatcher approves or rejects it.",
     "callback": "回访: the citizen's verdict; unsatisfied reopens within the limit.",
     "merge": "并单 into another visible ticket (``into`` is its number).",
+    "transfer": (
+        "移交 to 110/119/120/122 (``line`` is a code of GET /api/v1/emergency-lines/), with the reason and the line's "
+        "reference when known; a ticket of a phone call also has the live call put through to the line."
+    ),
 }
 transition_views = {name: _transition_view(name, input_class) for name, (input_class, _call) in TRANSITIONS.items()}
+
+
+class TicketTransferReference(APIView):
+    """``POST /api/v1/tickets/{number}/transfer_reference/ {"reference"}``: the other line's number for a
+    transferred matter (接警号), recorded after the transfer as an event (hotline roles; 409 unless transferred)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(request=s.TransferReferenceInput, responses={200: s.TicketDetailSerializer})
+    def post(self, request, number: str):
+        ticket = _ticket_for(request, number)
+        data = s.TransferReferenceInput(data=request.data if isinstance(request.data, dict) else {})
+        data.is_valid(raise_exception=True)
+        actions.record_transfer_reference(ticket, reference=data.validated_data["reference"], by=request.user)
+        fresh = selectors.with_related(Ticket.objects.filter(pk=ticket.pk)).get()
+        return Response(s.TicketDetailSerializer(fresh, context={"request": request}).data)
 
 
 class TicketReveal(APIView):
@@ -278,6 +301,19 @@ class Catalogue(ListAPIView):
     serializer_class = s.CatalogueRuleSerializer
     queryset = DispatchRule.objects.filter(active=True).select_related("category", "area", "department")
     pagination_class = None
+
+
+class EmergencyLines(APIView):
+    """``GET /api/v1/emergency-lines/``: the transfer list (移交目录) — the active lines (110, 119, 120, 122 …), the
+    matters each takes and the words that suggest it (agents, dispatchers, supervisors)."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(responses={200: s.EmergencyLineSerializer(many=True)})
+    def get(self, request):
+        if request.user.role not in HOTLINE_ROLES:
+            raise NotAllowed(_("只有话务员、派单员和督办可以查看移交目录"))
+        return Response(s.EmergencyLineSerializer(linkage.active_lines(), many=True).data)
 
 
 class Classify(APIView):

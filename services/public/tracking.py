@@ -43,6 +43,7 @@ STEP_LABELS = {
     "ticket.closed": gettext_lazy("已办结"),
     "ticket.merged": gettext_lazy("已与相同诉求合并办理"),
     "ticket.withdrawn": gettext_lazy("已撤单"),
+    "ticket.transferred": gettext_lazy("已移交"),
 }
 DEFAULT_STEP_LABEL = gettext_lazy("办理进展")
 
@@ -108,6 +109,8 @@ def _step(event: TicketEvent) -> PublicStep:
     label = str(STEP_LABELS.get(event.kind, DEFAULT_STEP_LABEL))
     if department:
         label = _("已派至%(department)s办理") % {"department": department}
+    elif event.kind == "ticket.transferred" and isinstance(event.data, dict) and event.data.get("line_name"):
+        label = _("已移交%(line)s处理") % {"line": event.data["line_name"]}
     return PublicStep(kind=event.kind, label=label, at=event.created_at, department=department)
 
 

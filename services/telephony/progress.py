@@ -55,6 +55,7 @@ def describe_state(ticket: Ticket) -> str:
         State.DECLINED: _("不予受理"),
         State.WITHDRAWN: _("已撤单"),
         State.MERGED: _("已与相同诉求合并办理"),
+        State.TRANSFERRED: _("已移交%(line)s处理") % {"line": ticket.transferred_to.name} if ticket.transferred_to_id else _("已移交"),
     }
     return phrases.get(ticket.state, ticket.get_state_display())
 

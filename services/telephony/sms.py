@@ -12,7 +12,7 @@ A MessageSid seen before gets the answer it got the first time, and nothing
 else happens.
 
 Outbound: the outbox kind ``citizen.notify`` (``registered``, ``reply``,
-``survey``) is delivered by ``deliver_citizen_notify`` through
+``survey``, ``transferred``) is delivered by ``deliver_citizen_notify`` through
 ``twilio.rest.Client``, at most once per outbox key (see its docstring).
 """
 
@@ -169,7 +169,7 @@ def _register(message: SmsMessage, params: Mapping) -> str:
 
 
 # --- outbound ---------------------------------------------------------------------------
-TEMPLATES = ("registered", "reply", "survey")
+TEMPLATES = ("registered", "reply", "survey", "transferred")
 
 
 def compose(ticket: Ticket, template: str) -> str:
@@ -183,6 +183,11 @@ def compose(ticket: Ticket, template: str) -> str:
             if len(text) > REPLY_EXCERPT:
                 text = text[: REPLY_EXCERPT - 1] + "…"
             return _("【12345热线】您的工单 %(number)s 已有答复：%(text)s 详情：%(url)s") % {"number": ticket.number, "text": text, "url": link}
+        if template == "transferred":
+            line = ticket.transferred_to.name if ticket.transferred_to_id else ""
+            return _("【12345热线】您的工单 %(number)s 所反映的事项已移交%(line)s处理。情况紧急请直接拨打%(phone)s。") % {
+                "number": ticket.number, "line": line, "phone": ticket.transferred_to.phone if ticket.transferred_to_id else "110",
+            }  # fmt: skip
         if template == "survey":
             return _("【12345热线】请对工单 %(number)s 的办理结果进行评价：回复1满意，2基本满意，3不满意。") % {"number": ticket.number}
     raise ValueError(f"unknown SMS template {template!r}")

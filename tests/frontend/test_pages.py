@@ -136,3 +136,32 @@ def test_the_pages_switch_to_english(pages, hotline_server, shot):
     page.goto(hotline_server.url + "/dispatch/")
     assert "To dispatch" in page.locator("main").inner_text()
     shot(page, "dispatch-english")
+
+
+def test_agent_registers_a_fire_and_transfers_it_to_119_from_the_console(pages, hotline_server):
+    # given: the agent writes down a call about a fire
+    agent = pages.open("agent")
+    agent.goto(hotline_server.url + "/console/")
+    agent.fill("#reg-description", "楼下餐馆厨房着火了，浓烟很大，请帮忙处理")
+    # then: 119 is suggested by the words and preselected in the transfer panel
+    agent.wait_for_selector("#line-suggestion:not([hidden])")
+    assert "消防119" in agent.locator("#line-suggestion").inner_text()
+    assert agent.input_value("#reg-line") == "119"
+
+    # when: registered and transferred in one click
+    agent.locator("#transfer-panel > summary").click()
+    assert "火灾" in agent.locator("#transfer-panel .field-help").inner_text()
+    agent.fill("#reg-transfer-reason", "火警，移交消防119处置")
+    agent.click("#btn-transfer")
+    agent.wait_for_selector("#registered-number")
+    number = agent.locator("#registered-number").inner_text().strip()
+
+    # then: transferred to 119, and the ticket page says so
+    rows = hotline_server.sql(
+        "select t.state, l.code, t.transfer_reason from routing_ticket t join routing_emergencyline l on l.id = t.transferred_to_id where t.number = %s",
+        (number,),
+    )
+    assert rows == [("transferred", "119", "火警，移交消防119处置")]
+    agent.goto(hotline_server.url + f"/tickets/{number}/")
+    assert "已移交至 消防119" in agent.locator("#transfer").inner_text()
+    assert not pages.dialogs and not pages.errors

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from routing import actions
+from routing import actions, linkage
 from routing.intake import IntakeRequest, register_ticket
-from routing.models import Area, Category, Department, User
+from routing.models import Area, Category, Department, EmergencyLine, User
 from routing.roles import Role, citizen_actor
 from routing.states import Satisfaction, TicketType
 
@@ -85,6 +85,9 @@ def ticket_in(new_ticket, cast, departments):
             return t
         if situation == "declined":
             return actions.decline_ticket(t, reason="不属于受理范围", by=cast["agent"])
+        if situation == "transferred":
+            linkage.ensure_default_lines()
+            return actions.transfer_ticket(t, line=EmergencyLine.objects.get(code="110"), reason="属治安警情，移交公安110", by=cast["agent"])
         if situation == "closed_at_first_contact":
             return actions.resolve_ticket(t, answer="已按知识库解答", by=cast["agent"])
         if situation == "merged":

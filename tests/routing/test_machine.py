@@ -16,6 +16,7 @@ from routing.roles import Role, citizen_actor
 SITUATIONS = [
     "registered", "dispatched", "accepted", "accepted_extension", "return_requested", "replied", "reply_approved",
     "rated_unsatisfied", "rated_unreached", "closed", "closed_at_first_contact", "declined", "withdrawn", "merged",
+    "transferred",
 ]  # fmt: skip
 
 RUNNING = {"dispatched", "accepted", "accepted_extension", "return_requested"}
@@ -27,6 +28,7 @@ DEPT = {"dept_own"}
 EXPECTED = {
     "resolve": ({"registered"}, HOTLINE),
     "decline": ({"registered"}, HOTLINE),
+    "transfer": ({"registered"}, HOTLINE),
     "dispatch": ({"registered"}, DESK),
     "sub_dispatch": ({"dispatched", "accepted", "accepted_extension"}, DEPT),
     "accept": ({"dispatched"}, DEPT),
@@ -50,7 +52,7 @@ EXPECTED = {
 
 # Role-level permission: which cast members' roles may call the transition at all.
 ROLE_ALLOWED = {
-    "resolve": HOTLINE, "decline": HOTLINE, "dispatch": DESK, "sub_dispatch": {"dept_own", "dept_other"},
+    "resolve": HOTLINE, "decline": HOTLINE, "transfer": HOTLINE, "dispatch": DESK, "sub_dispatch": {"dept_own", "dept_other"},
     "accept": {"dept_own", "dept_other"}, "request_return": {"dept_own", "dept_other"}, "approve_return": DESK,
     "reject_return": DESK, "request_extension": {"dept_own", "dept_other"}, "approve_extension": DESK,
     "reject_extension": DESK, "reply": {"dept_own", "dept_other"}, "approve_reply": DESK, "reject_reply": DESK,
@@ -68,10 +70,19 @@ SPECIAL = {
 ROLES = ["agent", "dispatcher", "supervisor", "dept_own", "dept_other"]
 
 
+def _line(code: str):
+    from routing import linkage
+    from routing.models import EmergencyLine
+
+    linkage.ensure_default_lines()
+    return EmergencyLine.objects.get(code=code)
+
+
 def _call(name, ticket, actor, *, cast, departments, new_ticket):
     args = {
         "resolve": lambda: actions.resolve_ticket(ticket, answer="答复", by=actor),
         "decline": lambda: actions.decline_ticket(ticket, reason="不属于受理范围", by=actor),
+        "transfer": lambda: actions.transfer_ticket(ticket, line=_line("110"), reason="属治安警情", by=actor),
         "dispatch": lambda: actions.dispatch_ticket(ticket, department=departments["city_mgmt"], by=actor),
         "sub_dispatch": lambda: actions.sub_dispatch_ticket(ticket, unit=departments["unit"], by=actor),
         "accept": lambda: actions.accept_ticket(ticket, by=actor),

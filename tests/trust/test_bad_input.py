@@ -62,7 +62,7 @@ def _operations(schema) -> list:
 # to a row that does not exist (an id, a code), two fields of which one is needed, a period's order. Only
 # schemathesis's positive_data_acceptance check is left out for them; every other check runs.
 BUSINESS_RULES = {
-    "POST /api/v1/tickets/": "category and area ids must exist; lat and lng come together",
+    "POST /api/v1/tickets/": "category and area ids must exist; lat and lng come together; a referral's line must be one of the transfer list",
     "POST /api/v1/repeats/": "the area id must exist",
     "POST /api/v1/replies/assess/": "message or ticket: one of the two",
     "POST /api/v1/auth/token/": "a wrong password is a 400 in the API's shape (the lockout counts it)",
@@ -87,6 +87,7 @@ BUSINESS_RULES = {
     "POST /api/v1/tickets/{number}/merge/": "into: a ticket that exists and may be seen",
     "POST /api/v1/tickets/{number}/callback/": "a citizen reached gives a satisfaction",
     "POST /api/v1/tickets/{number}/request_extension/": "the days within what the extension policy still allows",
+    "POST /api/v1/tickets/{number}/transfer/": "the line must be an active one of the transfer list (GET /api/v1/emergency-lines/)",
 }
 
 

@@ -331,7 +331,27 @@
   description.addEventListener("input", function () {
     clearTimeout(suggestTimer);
     suggestTimer = setTimeout(suggest, 500);
+    suggestLine();
   });
+
+  // --- 移交: the line whose keywords the description matches is suggested (a hint, never a decision) ---
+  var lineSelect = document.getElementById("reg-line");
+  var lineHint = document.getElementById("line-suggestion");
+  var lineTouched = false;
+  if (lineSelect) { lineSelect.addEventListener("change", function () { lineTouched = true; }); }
+
+  function suggestLine() {
+    if (!lineSelect) { return; }
+    var text = description.value;
+    var best = null, bestHits = 0;
+    Array.prototype.forEach.call(lineSelect.options, function (option) {
+      var hits = (option.dataset.keywords || "").split(/[\s,，、]+/).filter(function (k) { return k && text.indexOf(k) !== -1; }).length;
+      if (hits > bestHits) { best = option; bestHits = hits; }
+    });
+    lineHint.hidden = !best;
+    lineHint.textContent = best ? lineHint.dataset.msg + "：" + best.textContent : "";
+    if (best && !lineTouched) { lineSelect.value = best.value; }
+  }
 
   // --- screen pop ---------------------------------------------------------------------------
   var pop = document.getElementById("screen-pop");
@@ -412,6 +432,8 @@
     document.getElementById("reg-call-sid").value = "";
     form.dataset.token = newToken();
     lastText = null;
+    lineTouched = false;
+    if (lineHint) { lineHint.hidden = true; }
   }
 
   form.addEventListener("reset", function () {
@@ -420,18 +442,25 @@
 
   form.addEventListener("submit", function (ev) {
     ev.preventDefault();
-    var finish = ev.submitter && ev.submitter.value === "resolve" ? "resolve" : "dispatch";
+    var chosen = ev.submitter ? ev.submitter.value : "";
+    var finish = chosen === "resolve" || chosen === "transfer" ? chosen : "dispatch";
+    var transferReason = document.getElementById("reg-transfer-reason");
     errorBox.textContent = "";
     resultBox.textContent = "";
     if (!description.value.trim()) { description.setAttribute("aria-invalid", "true"); description.focus(); }
     if (finish === "resolve" && !answer.value.trim()) { errorBox.textContent = fmsg.msgNeedAnswer; answer.focus(); return; }
+    if (finish === "transfer" && !transferReason.value.trim()) { errorBox.textContent = fmsg.msgNeedTransferReason; transferReason.focus(); return; }
+    var transferBody = finish === "transfer" ? {
+      line: lineSelect.value, reason: transferReason.value, reference: document.getElementById("reg-transfer-reference").value
+    } : null;
     var buttons = form.querySelectorAll("button");
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
     var answerText = answer.value;
     H.api("POST", form.dataset.api, registrationBody()).then(function (created) {
       if (!created.ok) { return created; }
-      if (finish !== "resolve") { return created; }
-      return H.api("POST", "/api/v1/tickets/" + encodeURIComponent(created.data.number) + "/resolve/", { answer: answerText }).then(function (resolved) {
+      if (finish === "dispatch") { return created; }
+      var step = finish === "transfer" ? ["/transfer/", transferBody] : ["/resolve/", { answer: answerText }];
+      return H.api("POST", "/api/v1/tickets/" + encodeURIComponent(created.data.number) + step[0], step[1]).then(function (resolved) {
         if (!resolved.ok) { resolved.created = created.data; }
         return resolved;
       });
@@ -444,7 +473,7 @@
       }
       description.removeAttribute("aria-invalid");
       var ticket = result.data;
-      showResult(finish === "resolve" ? fmsg.msgResolved : (ticket.state === "registered" ? fmsg.msgDispatched : fmsg.msgRegistered), ticket);
+      showResult(finish === "resolve" ? fmsg.msgResolved : finish === "transfer" ? fmsg.msgTransferred : (ticket.state === "registered" ? fmsg.msgDispatched : fmsg.msgRegistered), ticket);
       H.toast(resultBox.textContent);
       clearForm();
     });

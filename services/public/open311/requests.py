@@ -312,7 +312,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def status_of(ticket: Ticket) -> str:
-    """closed = the FSM's final states (closed, declined, withdrawn, merged); everything else is open."""
+    """closed = the FSM's final states (closed, declined, withdrawn, merged, transferred); everything else is open."""
     return "closed" if ticket.state in State.final() else "open"
 
 
@@ -323,6 +323,8 @@ def status_notes(ticket: Ticket) -> str | None:
         return ticket.resolution
     if ticket.state == State.DECLINED:
         return ticket.decline_reason or str(State.DECLINED.label)
+    if ticket.state == State.TRANSFERRED and ticket.transferred_to_id:
+        return _("已移交%(line)s处理") % {"line": ticket.transferred_to.name}
     if ticket.state in {State.WITHDRAWN, State.MERGED}:
         return str(State(ticket.state).label)
     return None

@@ -15,7 +15,7 @@ def forget_roll_ups(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('routing', '0012_dispatch_disputes'),
+        ('routing', '0013_emergency_lines'),
     ]
 
     operations = [
