@@ -26,7 +26,7 @@ from django.utils import timezone
 from routing import actions, kpis, linkage, sweep
 from routing.intake import IntakeRequest, find_by_channel_ref, register_ticket
 from routing.intelligence import training
-from routing.models import Area, Category, Citizen, ClassifierModel, Department, DispatchRule, Ticket, User
+from routing.models import Area, Category, Citizen, ClassifierModel, Department, DispatchRule, EmergencyLine, Ticket, User
 from routing.roles import Role
 from routing.states import Channel, Satisfaction, State, TicketType, Urgency
 
@@ -257,6 +257,38 @@ def load_tickets(users: dict[str, User], departments: dict[str, Department], are
     return created
 
 
+def load_linkage(users: dict[str, User], areas: dict[str, Area]) -> int:
+    """多线联动 in the demo: a 110 referral of a non-police matter registered with its source, and a
+    caller's fire that the agent transferred to 119 with its reference. Idempotent."""
+    created = 0
+    street = DISTRICTS[next(iter(DISTRICTS))][0]
+    police = EmergencyLine.objects.filter(code="110").first()
+    fire = EmergencyLine.objects.filter(code="119").first()
+    if police is not None:
+        result = register_ticket(
+            IntakeRequest(
+                channel=Channel.PHONE, channel_ref="demo:linkage:110", type=TicketType.COMPLAINT,
+                description="110转来：小区楼下烧烤摊每晚营业到凌晨两点，油烟和噪音扰民，非警务警情，转12345由城管处置。",
+                address=f"示范市{areas[street].parent.name}{street}", area=areas[street], citizen_name="何女士", citizen_phone="13900009901",
+                referred_from=police, referral_reference="J2026120700318",
+            ),
+            by=users["agent"],
+        )  # fmt: skip
+        created += int(result.created)
+    if fire is not None and not Ticket.objects.filter(channel_ref="demo:linkage:119").exists():
+        ticket = register_ticket(
+            IntakeRequest(
+                channel=Channel.WEB, channel_ref="demo:linkage:119", type=TicketType.HELP,
+                description="小区地下车库有电动车充电时起火，冒出很多浓烟，车库里好像还有人。",
+                address=f"示范市{areas[street].parent.name}{street}", area=areas[street], citizen_name="钱先生", citizen_phone="13900009902",
+            ),
+            by=users["agent"],
+        ).ticket  # fmt: skip
+        actions.transfer_ticket(ticket, line=fire, reason="火灾属消防119处置", reference="F20261207-0042", by=users["agent"])
+        created += 1
+    return created
+
+
 # --- a month of history ------------------------------------------------------------------
 HISTORY_REF = "demo-history:"
 HISTORY_DAYS = 30
@@ -454,6 +486,7 @@ def load() -> dict[str, int]:
     linkage.ensure_default_lines()  # the transfer list (移交目录), also filled by migration 0013
     history = load_history(users, departments, areas)
     tickets = load_tickets(users, departments, areas)
+    tickets += load_linkage(users, areas)
     mark_demo_citizens()
     return {
         "categories_created": categories, "history_tickets_created": history, "tickets_created": tickets,

@@ -144,6 +144,22 @@ def dispute_table(report: dict, *, start, end) -> Table:
     return Table(kind="disputes", title=title, headers=headers, rows=rows())
 
 
+def reply_quality_table(rows: list[dict], *, start, end) -> Table:
+    """答复质量 per department (``reviews.quality``): replies, mean relevance and completeness, flagged, sent back."""
+    headers = [_("承办单位"), _("答复数"), _("平均相关性"), _("平均完整性"), _("需重点审核"), _("疑似推诿"), _("被退回")]
+
+    def percent(value):
+        return round(value * 100, 1) if value is not None else ""
+
+    def rows_() -> Iterator[list]:
+        for r in rows:
+            name = r["department"]["name"] if r["department"] else "—"
+            yield [name, r["replies"], percent(r["relevance"]), percent(r["completeness"]), r["flagged"], r["passing"], r["rejected"]]
+
+    title = _("答复质量 %(start)s 至 %(end)s") % {"start": start, "end": end}
+    return Table(kind="replies", title=title, headers=headers, rows=rows_())
+
+
 def rating_table(report: dict) -> Table:
     """分档分类评价 (``ratings.report``): the ratings per ticket type in three tiers after exclusions, then
     every rating or red card of the period left out of the KPIs, with its reason."""

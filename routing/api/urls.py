@@ -30,6 +30,7 @@ urlpatterns = [
     path("kpis/", views.Kpis.as_view(), name="api-kpis"),
     path("kpis/export/", views.KpiExport.as_view(), name="api-kpis-export"),
     path("kpis/replies/", views.ReplyQuality.as_view(), name="api-reply-quality"),
+    path("kpis/replies/export/", views.ReplyQualityExport.as_view(), name="api-reply-quality-export"),
     path("kpis/disputes/", views.DisputeKpis.as_view(), name="api-dispute-kpis"),
     path("kpis/disputes/export/", views.DisputeExport.as_view(), name="api-dispute-export"),
     path("kpis/ratings/", views.RatingKpis.as_view(), name="api-rating-kpis"),

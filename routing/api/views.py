@@ -670,6 +670,24 @@ class DisputeExport(APIView):
         return _export(request, table, v["format"], {"from": first.isoformat(), "to": last.isoformat()})
 
 
+class ReplyQualityExport(APIView):
+    """``GET /api/v1/kpis/replies/export/?from=&to=&format=csv|xlsx`` (supervisors and dispatchers): 答复质量
+    per department as a sheet; every export is recorded."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(parameters=[*PERIOD_PARAMETERS, s.ExportFormat], responses=_FILE)
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+            raise NotAllowed(_("只有督办和派单人员可以导出考核指标"))
+        query = s.PeriodExportQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        start, end, first, last = kpis.period(v.get("from_"), v.get("to"))
+        table = exports.reply_quality_table(reviews.quality(start, end), start=first, end=last)
+        return _export(request, table, v["format"], {"from": first.isoformat(), "to": last.isoformat()})
+
+
 class RatingExport(APIView):
     """``GET /api/v1/kpis/ratings/export/?from=&to=&format=csv|xlsx`` (supervisors and dispatchers): the
     ratings per type in three tiers, and every rating or red card left out with its reason; recorded."""

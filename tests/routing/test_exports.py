@@ -125,3 +125,16 @@ def test_a_department_exports_its_queue_in_deadline_order(api, new_ticket, cast,
     queue = [t["number"] for t in api("dept_own").get("/api/v1/queues/mine/").json()["results"]]
     assert listed == queue and set(listed) == {first.number, second.number}
     assert ExportRecord.objects.get().kind == "queue"
+
+
+@pytest.mark.django_db
+def test_the_reply_quality_report_exports_per_department(api, ticket_in, cast):
+    ticket_in("replied")
+    response = api("supervisor").get("/api/v1/kpis/replies/export/?format=csv")
+    assert response.status_code == 200, response.content
+    rows = _csv(response)
+    assert rows[0][:2] == ["承办单位", "答复数"]
+    assert [r[0] for r in rows[1:]] == ["市城市管理局"] and rows[1][1] == "1"
+    assert ExportRecord.objects.get(kind="replies").user == cast["supervisor"]
+    assert api("dept_own").get("/api/v1/kpis/replies/export/?format=csv").status_code == 403
+    assert api("supervisor").get("/api/v1/kpis/replies/export/?format=pdf").status_code == 400

@@ -82,6 +82,7 @@ TABLE = [
     E("hot issues",                   "GET",  "/api/v1/hotspots/issues/",                                "403  200  200  403  403  403  401"),
     E("assess a reply (答复评估)",    "POST", "/api/v1/replies/assess/",                                 "403  200  200  200  200  404  401", {"ticket": "{number}", "reply": "经查，路灯线路老化，已于3月2日更换。"}),
     E("reply quality per department", "GET",  "/api/v1/kpis/replies/",                                   "403  200  200  403  403  403  401"),
+    E("reply quality export",         "GET",  "/api/v1/kpis/replies/export/?format=csv",                 "403  200  200  403  403  403  401"),
     E("dispute KPIs (派单异议)",      "GET",  "/api/v1/kpis/disputes/",                                  "403  200  200  403  403  403  401"),
     E("dispute report export",        "GET",  "/api/v1/kpis/disputes/export/?format=csv",                "403  200  200  403  403  403  401"),
     E("ratings per type (分类评价)",  "GET",  "/api/v1/kpis/ratings/",                                   "403  200  200  403  403  403  401"),
