@@ -59,6 +59,9 @@ class IntakeRequest:
     # 110 转 12345: the line that referred the matter and its reference (警情号); one ticket per reference.
     referred_from: EmergencyLine | None = None
     referral_reference: str = ""
+    # False: the agent settles the ticket at once (直接办结, 移交), so no automatic rule or confident
+    # classifier dispatches it in between.
+    auto_dispatch: bool = True
 
 
 @dataclass
@@ -165,7 +168,7 @@ def register_ticket(request: IntakeRequest, *, by=None) -> IntakeResult:
     """受理: create a ticket in ``registered`` (or return the one this channel id already made).
 
     Proposes a department from the dispatch catalogue; a rule marked
-    automatic dispatches at once, by the system.
+    automatic dispatches at once, by the system (unless ``request.auto_dispatch`` is False).
     """
     actor: Actor = as_actor(by) if by is not None else SYSTEM
     request = validate(request)
@@ -182,9 +185,9 @@ def register_ticket(request: IntakeRequest, *, by=None) -> IntakeResult:
             raise
         return IntakeResult(existing, created=False)
     proposal_rule = ticket.proposed_rule
-    if proposal_rule is not None and proposal_rule.automatic:
+    if request.auto_dispatch and proposal_rule is not None and proposal_rule.automatic:
         ticket = actions.dispatch_ticket(ticket, department=ticket.proposed_department, by=SYSTEM, rule=proposal_rule)
-    elif _confident(ticket):
+    elif request.auto_dispatch and _confident(ticket):
         model = {"version": ticket.proposal_version, "score": ticket.proposal_score}
         ticket = actions.dispatch_ticket(ticket, department=ticket.proposed_department, by=SYSTEM, rule=proposal_rule, category=ticket.proposed_category, model=model)
     return IntakeResult(ticket, created=True)

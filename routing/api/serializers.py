@@ -342,6 +342,9 @@ class TicketCreateInput(serializers.Serializer):
     confidential = serializers.BooleanField(required=False, default=False)
     channel_ref = Text(max_length=128, required=False, allow_blank=True, default="")
     referred_from = ReferralInput(required=False, help_text="a matter another line (110 …) refers to 12345")
+    auto_dispatch = serializers.BooleanField(
+        required=False, default=True, help_text="false: no automatic dispatch, the agent resolves or transfers the ticket at once"
+    )
 
 
 class ClassifyInput(serializers.Serializer):

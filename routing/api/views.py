@@ -119,6 +119,7 @@ class TicketListCreate(ListAPIView):
                 area=v.get("area"), citizen_name=citizen.get("name", ""), citizen_phone=citizen.get("phone", ""),
                 anonymous=citizen.get("anonymous", False), confidential=v["confidential"], channel_ref=v["channel_ref"],
                 referred_from=referral.get("line"), referral_reference=referral.get("reference", ""),
+                auto_dispatch=v["auto_dispatch"],
             ),
             by=request.user,
         )  # fmt: skip

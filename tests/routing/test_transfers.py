@@ -333,6 +333,25 @@ def test_an_ended_call_is_not_redirected_and_twilio_refusing_for_good_is_skipped
 NEW = {"channel": "phone", "type": "help", "description": "110转来：小区夜间施工噪音扰民", "citizen": {"name": "刘先生", "phone": "13911112222"}}
 
 
+def test_registering_to_transfer_at_once_is_not_dispatched_by_an_automatic_rule_in_between(lines, api, departments):
+    # given: the catalogue sends gas at once to the gas company (an automatic rule)
+    from routing.models import DispatchRule
+
+    DispatchRule.objects.create(name="燃气自动派单", keywords="燃气 煤气", department=departments["city_mgmt"], automatic=True)
+    gas = {**NEW, "description": "楼道里很浓的煤气味，邻居家燃气泄漏，敲门没人应"}
+
+    # when: registered as usual, and registered by the console to transfer it at once
+    usual = api("agent").post("/api/v1/tickets/", {**gas, "channel_ref": "usual"}, format="json")
+    held = api("agent").post("/api/v1/tickets/", {**gas, "channel_ref": "held", "auto_dispatch": False}, format="json")
+
+    # then: the rule dispatches the first; the second stays with the hotline and goes to 119
+    assert usual.status_code == 201 and usual.json()["state"] == "dispatched", usual.content
+    assert held.status_code == 201 and held.json()["state"] == "registered", held.content
+    moved = api("agent").post(f"/api/v1/tickets/{held.json()['number']}/transfer/", {"line": "119", "reason": "燃气泄漏属消防抢险"}, format="json")
+    assert moved.status_code == 200 and moved.json()["state"] == "transferred", moved.content
+    assert api("agent").post("/api/v1/tickets/", {**gas, "auto_dispatch": "maybe"}, format="json").status_code == 400
+
+
 def test_a_referral_from_110_is_registered_with_its_source_once(lines, api):
     # given
     body = {**NEW, "referred_from": {"line": "110", "reference": "JQ3301002026120700017"}}

@@ -403,9 +403,11 @@
     resultBox.appendChild(document.createTextNode(" · " + (ticket.state_display || ticket.state)));
   }
 
-  function registrationBody() {
+  function registrationBody(finish) {
     var callSid = document.getElementById("reg-call-sid").value;
     return {
+      // Answered or transferred at once: no automatic rule may dispatch it in between.
+      auto_dispatch: finish === "dispatch",
       channel: document.getElementById("reg-channel").value,
       type: document.getElementById("reg-type").value,
       urgency: document.getElementById("reg-urgency").value,
@@ -456,7 +458,7 @@
     var buttons = form.querySelectorAll("button");
     Array.prototype.forEach.call(buttons, function (b) { b.disabled = true; });
     var answerText = answer.value;
-    H.api("POST", form.dataset.api, registrationBody()).then(function (created) {
+    H.api("POST", form.dataset.api, registrationBody(finish)).then(function (created) {
       if (!created.ok) { return created; }
       if (finish === "dispatch") { return created; }
       var step = finish === "transfer" ? ["/transfer/", transferBody] : ["/resolve/", { answer: answerText }];
