@@ -186,6 +186,25 @@ def rating_table(report: dict) -> Table:
     return Table(kind="ratings", title=title, headers=headers, rows=rows())
 
 
+def appeal_table(appeals) -> Table:
+    """复核申诉 as the list shows them (``ratings.appeals_for``): pending first by deadline, then decided."""
+    headers = [_("工单号"), _("申诉类型"), _("事项"), _("申诉单位"), _("申诉理由"), _("申诉时间"), _("复核期限"), _("复核结果"), _("复核时间"), _("复核意见"), _("超期")]
+
+    def when(value):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    def rows() -> Iterator[list]:
+        from routing import ratings
+
+        for a in appeals:
+            yield [
+                a.ticket.number, a.get_subject_display(), ratings.describe(a.event), a.department.name, a.reason, when(a.filed_at),
+                when(a.decide_due), a.get_outcome_display(), when(a.decided_at), a.decision_reason, _("是") if a.overdue else _("否"),
+            ]  # fmt: skip
+
+    return Table(kind="appeals", title=_("复核申诉"), headers=headers, rows=rows())
+
+
 # --- writing ------------------------------------------------------------------------------
 def _counted(table: Table, counter: list[int]) -> Iterator[Sequence]:
     for row in table.rows:

@@ -806,6 +806,10 @@ class AppealQuery(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=KpiAppeal.Outcome.choices, required=False, allow_blank=True, default="")
 
 
+class AppealExportQuery(AppealQuery):
+    format = serializers.ChoiceField(choices=["csv", "xlsx"], default="xlsx", help_text="file format of the export")
+
+
 class ReviewedEvent(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()

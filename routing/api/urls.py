@@ -36,6 +36,7 @@ urlpatterns = [
     path("kpis/ratings/", views.RatingKpis.as_view(), name="api-rating-kpis"),
     path("kpis/ratings/export/", views.RatingExport.as_view(), name="api-rating-export"),
     path("appeals/", views.Appeals.as_view(), name="api-appeals"),
+    path("appeals/export/", views.AppealExport.as_view(), name="api-appeals-export"),
     path("appeals/<int:appeal_id>/decide/", views.AppealDecision.as_view(), name="api-appeal-decide"),
     path("replies/assess/", views.ReplyAssess.as_view(), name="api-reply-assess"),
 ]

@@ -689,6 +689,24 @@ class ReplyQualityExport(APIView):
         return _export(request, table, v["format"], {"from": first.isoformat(), "to": last.isoformat()})
 
 
+class AppealExport(APIView):
+    """``GET /api/v1/appeals/export/?outcome=&format=csv|xlsx``: the appeals list as a file (supervisors: all;
+    department staff: their own); every export is recorded."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(parameters=[s.AppealExportQuery], responses=_FILE)
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DEPARTMENT}:
+            raise NotAllowed(_("只有督办人员和承办单位可以查看复核申诉"))
+        query = s.AppealExportQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        department_id = request.user.department_id if request.user.role == Role.DEPARTMENT else None
+        found = [] if request.user.role == Role.DEPARTMENT and department_id is None else ratings.appeals_for(department_id=department_id, outcome=v["outcome"], limit=100_000)
+        return _export(request, exports.appeal_table(found), v["format"], {"outcome": v["outcome"]})
+
+
 class RatingExport(APIView):
     """``GET /api/v1/kpis/ratings/export/?from=&to=&format=csv|xlsx`` (supervisors and dispatchers): the
     ratings per type in three tiers, and every rating or red card left out with its reason; recorded."""

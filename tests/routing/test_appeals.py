@@ -325,3 +325,18 @@ def test_the_pages_offer_each_role_its_step(rated, cast):
     assert "申诉成立" in page and "复核申诉成立" in page  # the outcome, and the step on the timeline
     workspace = department.get("/department/").content.decode()
     assert f'data-appeal="{appeal.pk}" data-outcome="upheld"' in workspace and "经核实属实" in workspace
+
+
+def test_the_appeals_list_exports_for_supervisors_and_the_department_its_own(rated, cast, api):
+    appeal = actions.file_appeal(rated(Satisfaction.UNSATISFIED), subject="rating", reason="市民诉求超出职责范围", by=cast["dept_own"])
+    actions.decide_appeal(appeal, upheld=False, reason="答复未回应核心诉求", by=cast["supervisor"])
+    response = api("dept_own").get("/api/v1/appeals/export/?format=csv")
+    assert response.status_code == 200, response.content
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert appeal.ticket.number in text and "申诉驳回" in text and "答复未回应核心诉求" in text
+    other = b"".join(api("dept_other").get("/api/v1/appeals/export/?format=csv").streaming_content).decode("utf-8-sig")
+    assert appeal.ticket.number not in other
+    assert api("supervisor").get("/api/v1/appeals/export/?format=xlsx&outcome=rejected").status_code == 200
+    assert api("dispatcher").get("/api/v1/appeals/export/?format=csv").status_code == 403
+    assert api("supervisor").get("/api/v1/appeals/export/?format=pdf").status_code == 400
+    assert ExportRecord.objects.filter(kind="appeals").count() == 3

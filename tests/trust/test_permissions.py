@@ -90,6 +90,7 @@ TABLE = [
     E("appeal a rating (复核申诉)",   "POST", "/api/v1/tickets/{number}/appeals/",                       "403  403  403  409  409  404  401", {"subject": "rating", "reason": "市民诉求超出职责范围"}),
     E("leave a red card out",         "POST", "/api/v1/tickets/{number}/kpi-exclusions/",                "403  403  409  403  403  403  401", {"subject": "red_card", "reason": "恶意差评"}),
     E("appeals",                      "GET",  "/api/v1/appeals/",                                        "403  403  200  200  200  200- 401"),
+    E("appeals export",               "GET",  "/api/v1/appeals/export/?format=csv",                      "403  403  200  200  200  200- 401"),
     E("decide an appeal",             "POST", "/api/v1/appeals/{appeal}/decide/",                           "403  403  404  403  403  403  401", {"upheld": True, "reason": "属实"}),
     E("dispatch catalogue",           "GET",  "/api/v1/catalogue/",                                      "200  200  200  200  200  200  401"),
     E("transfer list (移交目录)",     "GET",  "/api/v1/emergency-lines/",                                "200  200  200  403  403  403  401"),
