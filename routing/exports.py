@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
+from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -206,6 +207,28 @@ def appeal_table(appeals) -> Table:
 
 
 # --- writing ------------------------------------------------------------------------------
+def respond(request, table: Table, fmt: str, params: dict):
+    """The HTTP answer of an export: ``table`` streamed as CSV or sent as XLSX, after writing who
+    exported what (``ExportRecord``; its row count filled in when the rows are out)."""
+    entry = record(user=request.user, table=table, fmt=fmt, params=params)
+    counter = [0]
+    if fmt == "csv":
+
+        def lines():
+            yield from csv_lines(table, counter)
+            ExportRecord.objects.filter(pk=entry.pk).update(rows=counter[0])
+
+        response = StreamingHttpResponse(lines(), content_type=CONTENT_TYPES["csv"])
+    else:
+        handle = xlsx_file(table, counter)
+        ExportRecord.objects.filter(pk=entry.pk).update(rows=counter[0])
+        response = FileResponse(handle, content_type=CONTENT_TYPES["xlsx"])
+    response["Content-Disposition"] = f'attachment; filename="{filename(table, fmt)}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+
 def _counted(table: Table, counter: list[int]) -> Iterator[Sequence]:
     for row in table.rows:
         counter[0] += 1

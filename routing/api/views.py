@@ -6,7 +6,6 @@ ticket's fields themselves.
 
 from __future__ import annotations
 
-from django.http import FileResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,7 +26,7 @@ from routing.api import serializers as s
 from routing.errors import NotAllowed, NotFound, NotReady
 from routing.intelligence import review
 from routing.intake import IntakeRequest, register_ticket
-from routing.models import Area, Category, Department, DispatchRule, ExportRecord, KpiAppeal, Ticket
+from routing.models import Area, Category, Department, DispatchRule, KpiAppeal, Ticket
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import TicketType
 
@@ -596,27 +595,6 @@ class RatingKpis(APIView):
 
 
 # --- exports ----------------------------------------------------------------------------
-def _export(request, table: exports.Table, fmt: str, params: dict):
-    """Stream ``table`` as CSV or send it as XLSX, after writing who exported what (``ExportRecord``)."""
-    entry = exports.record(user=request.user, table=table, fmt=fmt, params=params)
-    name = exports.filename(table, fmt)
-    counter = [0]
-    if fmt == "csv":
-
-        def lines():
-            yield from exports.csv_lines(table, counter)
-            ExportRecord.objects.filter(pk=entry.pk).update(rows=counter[0])
-
-        response = StreamingHttpResponse(lines(), content_type=exports.CONTENT_TYPES["csv"])
-    else:
-        handle = exports.xlsx_file(table, counter)
-        ExportRecord.objects.filter(pk=entry.pk).update(rows=counter[0])
-        response = FileResponse(handle, content_type=exports.CONTENT_TYPES["xlsx"])
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 _FILE = {(200, "text/csv"): OpenApiTypes.STR, (200, exports.CONTENT_TYPES["xlsx"]): OpenApiTypes.BINARY}
 
 
@@ -632,7 +610,7 @@ class TicketExport(APIView):
         query.is_valid(raise_exception=True)
         filters = {key: value for key, value in _list_query(request).items() if value}
         table = exports.ticket_table(selectors.filtered_list(request.user, filters))
-        return _export(request, table, query.validated_data["format"], filters)
+        return exports.respond(request, table, query.validated_data["format"], filters)
 
 
 class KpiExport(APIView):
@@ -650,7 +628,7 @@ class KpiExport(APIView):
         v = query.validated_data
         report = kpis.compute(start=v.get("from_"), end=v.get("to"), by=v.get("by") or None)
         params = {"from": report["from"], "to": report["to"], "by": report["by"] or ""}
-        return _export(request, exports.kpi_table(report), v["format"], params)
+        return exports.respond(request, exports.kpi_table(report), v["format"], params)
 
 
 class DisputeExport(APIView):
@@ -668,7 +646,7 @@ class DisputeExport(APIView):
         v = query.validated_data
         start, end, first, last = kpis.period(v.get("from_"), v.get("to"))
         table = exports.dispute_table(disputes.report(start, end), start=first, end=last)
-        return _export(request, table, v["format"], {"from": first.isoformat(), "to": last.isoformat()})
+        return exports.respond(request, table, v["format"], {"from": first.isoformat(), "to": last.isoformat()})
 
 
 class ReplyQualityExport(APIView):
@@ -686,7 +664,7 @@ class ReplyQualityExport(APIView):
         v = query.validated_data
         start, end, first, last = kpis.period(v.get("from_"), v.get("to"))
         table = exports.reply_quality_table(reviews.quality(start, end), start=first, end=last)
-        return _export(request, table, v["format"], {"from": first.isoformat(), "to": last.isoformat()})
+        return exports.respond(request, table, v["format"], {"from": first.isoformat(), "to": last.isoformat()})
 
 
 class AppealExport(APIView):
@@ -704,7 +682,7 @@ class AppealExport(APIView):
         v = query.validated_data
         department_id = request.user.department_id if request.user.role == Role.DEPARTMENT else None
         found = [] if request.user.role == Role.DEPARTMENT and department_id is None else ratings.appeals_for(department_id=department_id, outcome=v["outcome"], limit=100_000)
-        return _export(request, exports.appeal_table(found), v["format"], {"outcome": v["outcome"]})
+        return exports.respond(request, exports.appeal_table(found), v["format"], {"outcome": v["outcome"]})
 
 
 class RatingExport(APIView):
@@ -721,7 +699,7 @@ class RatingExport(APIView):
         query.is_valid(raise_exception=True)
         v = query.validated_data
         report = ratings.report(v.get("from_"), v.get("to"), limit=100_000)
-        return _export(request, exports.rating_table(report), v["format"], {"from": report["from"], "to": report["to"]})
+        return exports.respond(request, exports.rating_table(report), v["format"], {"from": report["from"], "to": report["to"]})
 
 
 class QueueExport(APIView):
@@ -735,4 +713,4 @@ class QueueExport(APIView):
         query = s.ExportFormat(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         table = exports.ticket_table(selectors.queue_for(request.user), kind="queue", title=_("我的待办"))
-        return _export(request, table, query.validated_data["format"], {})
+        return exports.respond(request, table, query.validated_data["format"], {})

@@ -24,5 +24,6 @@ urlpatterns = [
     # 漏接回拨: the console's form, and the API.
     path("twilio/missed/<str:call_sid>/", views.missed_callback, name="telephony-missed-callback"),
     path("api/v1/calls/missed/", api.MissedCalls.as_view(), name="api-calls-missed"),
+    path("api/v1/calls/missed/export/", api.MissedCallExport.as_view(), name="api-calls-missed-export"),
     path("api/v1/calls/missed/<str:call_sid>/", api.CallBack.as_view(), name="api-calls-missed-record"),
 ]

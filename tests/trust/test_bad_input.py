@@ -78,6 +78,7 @@ BUSINESS_RULES = {
     "POST /api/v1/tickets/{number}/approve_return/": "the department must exist and not be the disputing one; assisting only with it",
     "POST /api/v1/classify/": "no model is trained in this test database (409)",
     "GET /api/v1/kpis/replies/export/": "from not after to",
+    "GET /api/v1/calls/missed/export/": "from not after to",
     "GET /api/v1/kpis/ratings/": "from not after to",
     "GET /api/v1/kpis/ratings/export/": "from not after to",
     "POST /api/v1/tickets/{number}/appeals/": "a rating or red card of the department's own to appeal (409 when there is none)",

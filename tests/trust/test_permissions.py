@@ -109,6 +109,7 @@ TABLE = [
     E("voicemail recording (收听录音)", "GET",  "/twilio/recordings/{number}/{recording}.mp3",          "200  200  200  200  200  404  302", recording=True),
     E("chat: agent's socket token",   "GET",  "/chat/agent/token/",                                      "200  200  200  403  403  403  401"),
     E("missed calls (漏接回拨)",      "GET",  "/api/v1/calls/missed/",                                   "200  200  200  403  403  403  401"),
+    E("missed calls export",          "GET",  "/api/v1/calls/missed/export/?format=csv",                 "200  200  200  403  403  403  401"),
     E("call back an unknown call",    "POST", "/api/v1/calls/missed/CA00000000000000000000000000000000/", "404  404  404  403  403  403  401", {"result": "reached"}),
     E("admin: tickets",               "GET",  "/admin/routing/ticket/",                                  "302  302  302  302  302  302  302"),
     E("page: ticket",                 "GET",  "/tickets/{number}/",                                      "200+ 200+ 200+ 200+ 200+ 404  302"),

@@ -128,3 +128,24 @@ def test_the_console_form_records_the_call_back(twilio, tel, cast):
     assert "已记录回拨结果" in page.get("/console/").content.decode()
     repeated = page.post(f"/twilio/missed/{sid}/", {"result": "reached"}, follow=True)
     assert "这个来电已经回拨过了" in repeated.content.decode()
+
+
+def test_the_missed_calls_of_a_period_export_with_their_result_and_masked_numbers(twilio, tel, cast):
+    from routing.models import ExportRecord
+
+    done, waiting = _abandoned_in_the_queue(twilio, tel), _abandoned_in_the_queue(twilio, tel)
+    api = _api(cast["agent"])
+    assert api.post(f"{MISSED}{done}/", {"result": "reached", "note": "市民已另行登记"}, format="json").status_code == 200
+
+    response = api.get(f"{MISSED}export/?format=csv")
+
+    assert response.status_code == 200, response.content
+    lines = b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("来电时间,来电号码") and len(lines) == 3  # both calls, called back or not
+    record = CallRecord.objects.get(call_sid=done)
+    assert record.from_number not in "\n".join(lines)  # masked
+    assert any("已回拨接通" in line and "市民已另行登记" in line for line in lines)
+    assert ExportRecord.objects.get(kind="missed_calls").user == cast["agent"]
+    assert _api(cast["dept"]).get(f"{MISSED}export/?format=csv").status_code == 403
+    assert api.get(f"{MISSED}export/?format=csv&from=2026-02-30").status_code == 400
+    assert waiting
