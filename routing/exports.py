@@ -187,6 +187,23 @@ def rating_table(report: dict) -> Table:
     return Table(kind="ratings", title=title, headers=headers, rows=rows())
 
 
+def hot_issue_table(issues, *, start, end) -> Table:
+    """热点问题 of a period (``hotissues.ranked``), hottest first: heat, members, callers, place, keywords, the newest members."""
+    headers = [_("热点问题"), _("热度"), _("诉求数"), _("诉求人数"), _("地点或人群"), _("关键词"), _("首次"), _("最近"), _("工单号")]
+
+    def when(value):
+        return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
+
+    def rows() -> Iterator[list]:
+        for r in issues:
+            issue = r.issue
+            yield [issue.title, round(r.heat, 1), r.count, issue.callers, issue.place, "、".join(issue.keywords), when(issue.first_at), when(issue.last_at),
+                   " ".join(t["number"] for t in r.tickets)]  # fmt: skip
+
+    title = _("热点问题 %(start)s 至 %(end)s") % {"start": start, "end": end}
+    return Table(kind="hot_issues", title=title, headers=headers, rows=rows())
+
+
 def appeal_table(appeals) -> Table:
     """复核申诉 as the list shows them (``ratings.appeals_for``): pending first by deadline, then decided."""
     headers = [_("工单号"), _("申诉类型"), _("事项"), _("申诉单位"), _("申诉理由"), _("申诉时间"), _("复核期限"), _("复核结果"), _("复核时间"), _("复核意见"), _("超期")]

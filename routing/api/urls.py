@@ -27,6 +27,7 @@ urlpatterns = [
     path("classify/", views.Classify.as_view(), name="api-classify"),
     path("repeats/", views.Repeats.as_view(), name="api-repeats"),
     path("hotspots/issues/", views.HotIssues.as_view(), name="api-hot-issues"),
+    path("hotspots/issues/export/", views.HotIssueExport.as_view(), name="api-hot-issues-export"),
     path("kpis/", views.Kpis.as_view(), name="api-kpis"),
     path("kpis/export/", views.KpiExport.as_view(), name="api-kpis-export"),
     path("kpis/replies/", views.ReplyQuality.as_view(), name="api-reply-quality"),

@@ -667,6 +667,29 @@ class ReplyQualityExport(APIView):
         return exports.respond(request, table, v["format"], {"from": first.isoformat(), "to": last.isoformat()})
 
 
+class HotIssueExport(APIView):
+    """``GET /api/v1/hotspots/issues/export/?from=&to=&limit=&format=csv|xlsx`` (supervisors, dispatchers): the
+    hot issues of a period as a sheet, hottest first; every export is recorded."""
+
+    permission_classes = [StaffOnly]
+
+    @extend_schema(parameters=[*PERIOD_PARAMETERS, OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 100}), s.ExportFormat], responses=_FILE)
+    def get(self, request):
+        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+            raise NotAllowed(_("只有督办和派单人员可以查看热点问题"))
+        params = request.query_params.dict()
+        fmt = s.ExportFormat(data={"format": params.pop("format", "xlsx")})
+        fmt.is_valid(raise_exception=True)
+        query = s.HotIssueQuery(data=params)
+        query.is_valid(raise_exception=True)
+        v = query.validated_data
+        end = v.get("to") or timezone.now()
+        start = v.get("from_") or end - hotissues.DEFAULT_PERIOD
+        first, last = timezone.localtime(start).date(), timezone.localtime(end).date()
+        table = exports.hot_issue_table(hotissues.ranked(start=start, end=end, limit=v["limit"]), start=first, end=last)
+        return exports.respond(request, table, fmt.validated_data["format"], {"from": first.isoformat(), "to": last.isoformat(), "limit": v["limit"]})
+
+
 class AppealExport(APIView):
     """``GET /api/v1/appeals/export/?outcome=&format=csv|xlsx``: the appeals list as a file (supervisors: all;
     department staff: their own); every export is recorded."""

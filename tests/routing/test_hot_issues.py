@@ -300,6 +300,17 @@ def test_hot_issues_api_ranks_and_checks_its_input(cast, categories, api):
     assert old["results"] == []
     today = timezone.localdate().isoformat()
     assert client.get("/api/v1/hotspots/issues/", {"from": today, "to": today}).json()["results"][0]["count"] == 3  # dates: whole days
+    # the same as a sheet, recorded
+    sheet = client.get("/api/v1/hotspots/issues/export/", {"format": "csv", "from": today, "to": today})
+    assert sheet.status_code == 200
+    rows = b"".join(sheet.streaming_content).decode("utf-8-sig").splitlines()
+    assert rows[0].startswith("热点问题,热度,诉求数") and first["title"] in rows[1] and all(t["number"] in rows[1] for t in first["tickets"])
+    assert client.get("/api/v1/hotspots/issues/export/", {"format": "pdf"}).status_code == 400
+    assert client.get("/api/v1/hotspots/issues/export/", {"limit": 0}).status_code == 400
+    assert api("agent").get("/api/v1/hotspots/issues/export/").status_code == 403
+    from routing.models import ExportRecord
+
+    assert ExportRecord.objects.filter(kind="hot_issues").count() == 1
 
 
 def test_hot_issues_page_lists_issues_with_a_trend(cast, categories, client):

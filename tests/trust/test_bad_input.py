@@ -69,6 +69,7 @@ BUSINESS_RULES = {
     "GET /api/v1/knowledge/search/": "category and department ids must exist",
     "GET /api/v1/knowledge/tickets/": "at least one of q, number, phone, address",
     "GET /api/v1/hotspots/issues/": "from not after to",
+    "GET /api/v1/hotspots/issues/export/": "from not after to",
     "GET /api/v1/kpis/": "from not after to",
     "GET /api/v1/kpis/export/": "from not after to",
     "GET /api/v1/kpis/replies/": "from not after to",

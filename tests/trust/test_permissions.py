@@ -80,6 +80,7 @@ TABLE = [
     E("classify (no model trained)",  "POST", "/api/v1/classify/",                                       "409  409  409  403  403  403  401", {"text": "路灯不亮"}),
     E("repeats (重复件)",             "POST", "/api/v1/repeats/",                                        "200  200  200  403  403  403  401", {"text": "路灯不亮"}),
     E("hot issues",                   "GET",  "/api/v1/hotspots/issues/",                                "403  200  200  403  403  403  401"),
+    E("hot issues export",            "GET",  "/api/v1/hotspots/issues/export/?format=csv",              "403  200  200  403  403  403  401"),
     E("assess a reply (答复评估)",    "POST", "/api/v1/replies/assess/",                                 "403  200  200  200  200  404  401", {"ticket": "{number}", "reply": "经查，路灯线路老化，已于3月2日更换。"}),
     E("reply quality per department", "GET",  "/api/v1/kpis/replies/",                                   "403  200  200  403  403  403  401"),
     E("reply quality export",         "GET",  "/api/v1/kpis/replies/export/?format=csv",                 "403  200  200  403  403  403  401"),
