@@ -15,7 +15,8 @@ from rest_framework.views import APIView
 
 from hotline.fields import Text
 from routing import exports, kpis
-from routing.api.serializers import PeriodExportQuery
+from routing.api.serializers import ExportFormat, PeriodExportQuery
+from routing.api.views import PERIOD_PARAMETERS
 from routing.models import mask_name
 from routing.phones import mask_phone
 from services.telephony import callbacks
@@ -109,7 +110,7 @@ class MissedCallExport(APIView):
 
     permission_classes = [IsAuthenticated]
 
-    @extend_schema(operation_id="calls_missed_export", parameters=[PeriodExportQuery], responses={(200, "text/csv"): OpenApiTypes.STR, (200, exports.CONTENT_TYPES["xlsx"]): OpenApiTypes.BINARY})
+    @extend_schema(operation_id="calls_missed_export", parameters=[*PERIOD_PARAMETERS, ExportFormat], responses={(200, "text/csv"): OpenApiTypes.STR, (200, exports.CONTENT_TYPES["xlsx"]): OpenApiTypes.BINARY})
     def get(self, request):
         callbacks.check_may_call_back(request.user)
         query = PeriodExportQuery(data=request.query_params.dict())
