@@ -30,7 +30,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from routing import kpis
+from routing import kpis, ratings
 from routing.models import ExportRecord, User
 from routing.states import State
 
@@ -212,8 +212,6 @@ def appeal_table(appeals) -> Table:
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else ""
 
     def rows() -> Iterator[list]:
-        from routing import ratings
-
         for a in appeals:
             yield [
                 a.ticket.number, a.get_subject_display(), ratings.describe(a.event), a.department.name, a.reason, when(a.filed_at),

@@ -96,9 +96,13 @@ def appeals_for(*, department_id: int | None = None, outcome: str = "", limit: i
         found = found.filter(department_id=department_id)
     if outcome:
         found = found.filter(outcome=outcome)
-    pending = list(found.filter(outcome=Outcome.PENDING).order_by("decide_due", "id")[:limit]) if outcome in ("", Outcome.PENDING) else []
+    pending = found.filter(outcome=Outcome.PENDING).order_by("decide_due", "id")
     decided = found.exclude(outcome=Outcome.PENDING).order_by("-decided_at", "-id")
-    return pending + (list(decided[: limit - len(pending)]) if outcome != Outcome.PENDING and len(pending) < limit else [])
+    if outcome:  # one outcome: one of the two lists
+        return list((pending if outcome == Outcome.PENDING else decided)[:limit])
+    first = list(pending[:limit])
+    return first + list(decided[: limit - len(first)])
+
 
 def for_ticket(ticket: Ticket) -> tuple[list[KpiAppeal], list[KpiExclusion]]:
     appeals = list(KpiAppeal.objects.filter(ticket=ticket).select_related("event", "department").order_by("filed_at", "id"))

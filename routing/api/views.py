@@ -82,6 +82,21 @@ BY_PARAMETER = OpenApiParameter("by", str, enum=["department", "category", "area
 LIST_PARAMETERS = [s.TicketListQuery]
 
 
+def _desk_only(request, message: str) -> None:
+    """The KPI reports, hot issues and their exports are for supervisors and dispatchers: 403 for anyone else."""
+    if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
+        raise NotAllowed(message)
+
+
+def _appeals_of(request, outcome: str, *, limit: int = 200) -> list:
+    """The appeals the user may list: every one for a supervisor, their own department's for its staff."""
+    if request.user.role != Role.DEPARTMENT:
+        return ratings.appeals_for(outcome=outcome, limit=limit)
+    if request.user.department_id is None:
+        return []
+    return ratings.appeals_for(department_id=request.user.department_id, outcome=outcome, limit=limit)
+
+
 def _list_query(request) -> dict:
     """The list's filters, validated (a typed filter of the wrong type is a 400, never ignored)."""
     query = s.TicketListQuery(data=request.query_params.dict())  # a plain dict: an empty value is a value
@@ -385,8 +400,7 @@ class HotIssues(APIView):
         responses={200: inline_serializer("HotIssues", {"results": s.HotIssueSerializer(many=True)})},
     )
     def get(self, request):
-        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
-            raise NotAllowed(_("只有督办和派单人员可以查看热点问题"))
+        _desk_only(request, _("只有督办和派单人员可以查看热点问题"))
         query = s.HotIssueQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         v = query.validated_data
@@ -428,8 +442,7 @@ class ReplyQuality(APIView):
         responses={200: inline_serializer("ReplyQualityReport", {"from": drf_serializers.DateField(), "to": drf_serializers.DateField(), "results": s.ReplyQualitySerializer(many=True)})},
     )
     def get(self, request):
-        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
-            raise NotAllowed(_("只有督办和派单人员可以查看考核指标"))
+        _desk_only(request, _("只有督办和派单人员可以查看考核指标"))
         query = s.PeriodQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         v = query.validated_data
@@ -456,8 +469,7 @@ class DisputeKpis(APIView):
         },
     )  # fmt: skip
     def get(self, request):
-        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
-            raise NotAllowed(_("只有督办和派单人员可以查看考核指标"))
+        _desk_only(request, _("只有督办和派单人员可以查看考核指标"))
         query = s.PeriodQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         v = query.validated_data
@@ -486,8 +498,7 @@ class Kpis(APIView):
         },
     )  # fmt: skip
     def get(self, request):
-        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
-            raise NotAllowed(_("只有督办和派单人员可以查看考核指标"))
+        _desk_only(request, _("只有督办和派单人员可以查看考核指标"))
         query = s.KpiQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         v = query.validated_data
@@ -551,10 +562,7 @@ class Appeals(APIView):
             raise NotAllowed(_("只有督办人员和承办单位可以查看复核申诉"))
         query = s.AppealQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
-        department_id = request.user.department_id if request.user.role == Role.DEPARTMENT else None
-        if request.user.role == Role.DEPARTMENT and department_id is None:
-            return Response({"results": []})
-        found = ratings.appeals_for(department_id=department_id, outcome=query.validated_data["outcome"])
+        found = _appeals_of(request, query.validated_data["outcome"])
         return Response({"results": s.AppealSerializer(found, many=True).data})
 
 
@@ -586,8 +594,7 @@ class RatingKpis(APIView):
 
     @extend_schema(parameters=PERIOD_PARAMETERS, responses={200: s.RatingReport})
     def get(self, request):
-        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
-            raise NotAllowed(_("只有督办和派单人员可以查看考核指标"))
+        _desk_only(request, _("只有督办和派单人员可以查看考核指标"))
         query = s.PeriodQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         v = query.validated_data
@@ -621,8 +628,7 @@ class KpiExport(APIView):
 
     @extend_schema(parameters=[*PERIOD_PARAMETERS, BY_PARAMETER, s.ExportFormat], responses=_FILE)
     def get(self, request):
-        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
-            raise NotAllowed(_("只有督办和派单人员可以导出考核指标"))
+        _desk_only(request, _("只有督办和派单人员可以导出考核指标"))
         query = s.KpiExportQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         v = query.validated_data
@@ -639,8 +645,7 @@ class DisputeExport(APIView):
 
     @extend_schema(parameters=[*PERIOD_PARAMETERS, s.ExportFormat], responses=_FILE)
     def get(self, request):
-        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
-            raise NotAllowed(_("只有督办和派单人员可以导出考核指标"))
+        _desk_only(request, _("只有督办和派单人员可以导出考核指标"))
         query = s.PeriodExportQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         v = query.validated_data
@@ -657,8 +662,7 @@ class ReplyQualityExport(APIView):
 
     @extend_schema(parameters=[*PERIOD_PARAMETERS, s.ExportFormat], responses=_FILE)
     def get(self, request):
-        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
-            raise NotAllowed(_("只有督办和派单人员可以导出考核指标"))
+        _desk_only(request, _("只有督办和派单人员可以导出考核指标"))
         query = s.PeriodExportQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         v = query.validated_data
@@ -675,8 +679,7 @@ class HotIssueExport(APIView):
 
     @extend_schema(parameters=[*PERIOD_PARAMETERS, OpenApiParameter("limit", {"type": "integer", "minimum": 1, "maximum": 100}), s.ExportFormat], responses=_FILE)
     def get(self, request):
-        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
-            raise NotAllowed(_("只有督办和派单人员可以查看热点问题"))
+        _desk_only(request, _("只有督办和派单人员可以查看热点问题"))
         params = request.query_params.dict()
         fmt = s.ExportFormat(data={"format": params.pop("format", "xlsx")})
         fmt.is_valid(raise_exception=True)
@@ -703,8 +706,7 @@ class AppealExport(APIView):
         query = s.AppealExportQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         v = query.validated_data
-        department_id = request.user.department_id if request.user.role == Role.DEPARTMENT else None
-        found = [] if request.user.role == Role.DEPARTMENT and department_id is None else ratings.appeals_for(department_id=department_id, outcome=v["outcome"], limit=100_000)
+        found = _appeals_of(request, v["outcome"], limit=100_000)
         return exports.respond(request, exports.appeal_table(found), v["format"], {"outcome": v["outcome"]})
 
 
@@ -716,8 +718,7 @@ class RatingExport(APIView):
 
     @extend_schema(parameters=[*PERIOD_PARAMETERS, s.ExportFormat], responses=_FILE)
     def get(self, request):
-        if request.user.role not in {Role.SUPERVISOR, Role.DISPATCHER}:
-            raise NotAllowed(_("只有督办和派单人员可以导出考核指标"))
+        _desk_only(request, _("只有督办和派单人员可以导出考核指标"))
         query = s.PeriodExportQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         v = query.validated_data
