@@ -46,10 +46,11 @@ from routing.roles import Role
 
 WINDOW = dt.timedelta(days=14)  # an issue takes new members until it has been quiet this long
 JOIN_THRESHOLD = 0.10  # cosine of a ticket to an issue's centroid (calibrated in docs/INTELLIGENCE.md)
-MERGE_THRESHOLD = 0.30  # cosine of two issues' centroids
+MERGE_THRESHOLD = 0.22  # cosine of two issues' centroids
+SINGLE_MERGE_THRESHOLD = JOIN_THRESHOLD
 CENTROID_TERMS = 128
 INDEX_TERMS = 16
-PROBE_TERMS = 12
+PROBE_TERMS = 24
 CANDIDATES = 8
 TITLE_SAMPLE = 5
 KEYWORDS = 6
@@ -188,9 +189,9 @@ class Clusterer:
                 if candidate.last_at < at - WINDOW:
                     continue
                 score = sum(w * unit.get(c, 0.0) for c, w in candidate.unit().items())
-                if score > best:
-                    other, best = candidate, score
-            if other is None or best < MERGE_THRESHOLD:
+                if score >= merge_threshold(cluster, candidate) and score - merge_threshold(cluster, candidate) > best:
+                    other, best = candidate, score - merge_threshold(cluster, candidate)
+            if other is None:
                 return cluster
             big, small = (cluster, other) if (cluster.count, -cluster.key) >= (other.count, -other.key) else (other, cluster)
             big.add(small.total)
@@ -206,6 +207,12 @@ class Clusterer:
             self._reindex(big)
             cluster = big
         return cluster
+
+
+def merge_threshold(a: Cluster, b: Cluster) -> float:
+    """How close two issues must be to become one. A lone ticket is a ticket: it joins at the join
+    threshold, as it would have had it come after the issue had formed."""
+    return SINGLE_MERGE_THRESHOLD if min(a.count, b.count) == 1 else MERGE_THRESHOLD
 
 
 def _centroid_bytes(total: dict[int, float]) -> bytes:
