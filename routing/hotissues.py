@@ -29,6 +29,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import jieba
 import numpy as np
@@ -51,7 +52,9 @@ SINGLE_MERGE_THRESHOLD = JOIN_THRESHOLD
 CENTROID_TERMS = 128
 INDEX_TERMS = 16
 PROBE_TERMS = 24
-CANDIDATES = 8
+CANDIDATES = 4
+SIGNATURE_BATCH = 2000  # an import's signatures are cut in batches on other cores while the ones before are clustered
+SAVE_EVERY = 20000
 TITLE_SAMPLE = 5
 KEYWORDS = 6
 # "Growing fast": supervisors are told once.
@@ -77,6 +80,7 @@ class Cluster:
     joined: list[tuple[int, float]] = field(default_factory=list)  # (ticket id, cosine) added in this run
 
     _unit: dict[int, float] | None = None
+    _strongest: list[tuple[int, float]] | None = None
 
     def unit(self) -> dict[int, float]:
         """The centroid at unit length (kept until the cluster changes)."""
@@ -85,14 +89,20 @@ class Cluster:
             self._unit = {c: v / norm for c, v in self.total.items()}
         return self._unit
 
+    def strongest(self) -> list[tuple[int, float]]:
+        """The unit centroid's (column, weight), strongest first."""
+        if self._strongest is None:
+            self._strongest = sorted(self.unit().items(), key=itemgetter(1), reverse=True)
+        return self._strongest
+
     def add(self, sig: similarity.Signature | dict[int, float]) -> None:
         total = self.total
         items = sig.items() if isinstance(sig, dict) else zip(sig.columns.tolist(), sig.weights.tolist(), strict=True)
         for c, w in items:
             total[c] = total.get(c, 0.0) + w
         if len(total) > CENTROID_TERMS:
-            self.total = dict(sorted(total.items(), key=lambda kv: -kv[1])[:CENTROID_TERMS])
-        self._unit = None
+            self.total = dict(sorted(total.items(), key=itemgetter(1), reverse=True)[:CENTROID_TERMS])
+        self._unit = self._strongest = None
 
 
 class Clusterer:
@@ -132,24 +142,27 @@ class Clusterer:
     def _reindex(self, cluster: Cluster) -> None:
         for column in self._indexed.get(cluster.key, ()):
             self.index[column].pop(cluster.key, None)
-        unit = cluster.unit()
-        strongest = sorted(unit.items(), key=lambda kv: -kv[1])[:INDEX_TERMS]
+        strongest = cluster.strongest()[:INDEX_TERMS]
         for column, weight in strongest:
             self.index[column][cluster.key] = weight
         self._indexed[cluster.key] = [c for c, _ in strongest]
 
-    def best(self, sig: similarity.Signature, at: dt.datetime) -> tuple[Cluster | None, float]:
+    def _candidates(self, probe: Iterable[tuple[int, float]], at: dt.datetime, *, besides: int | None = None) -> list[Cluster]:
+        """The active issues sharing most of ``probe``'s weight in the index, the likeliest first."""
         partial: dict[int, float] = defaultdict(float)
-        for column, weight in zip(sig.probe(PROBE_TERMS), sig.weights[:PROBE_TERMS].tolist(), strict=True):
+        for column, weight in probe:
             for key, w in self.index.get(column, {}).items():
                 partial[key] += weight * w
-        best, best_score = None, 0.0
+        partial.pop(besides, None)
         oldest = at - WINDOW
-        for key in sorted(partial, key=lambda k: -partial[k])[:CANDIDATES]:
-            cluster = self.clusters[key]
-            if cluster.last_at < oldest:
-                continue
-            score = similarity.cosine(sig, cluster.unit())
+        likeliest = sorted(partial, key=partial.__getitem__, reverse=True)[:CANDIDATES]
+        return [self.clusters[key] for key in likeliest if self.clusters[key].last_at >= oldest]
+
+    def best(self, sig: similarity.Signature, at: dt.datetime) -> tuple[Cluster | None, float]:
+        terms = sig.as_dict()
+        best, best_score = None, 0.0
+        for cluster in self._candidates(zip(sig.probe(PROBE_TERMS), sig.weights[:PROBE_TERMS].tolist()), at):
+            score = _dot(terms, cluster.unit())
             if score > best_score:
                 best, best_score = cluster, score
         return best, best_score
@@ -174,23 +187,11 @@ class Clusterer:
         a single pass would otherwise keep one problem split by the order its messages came in."""
         while cluster.count >= 2:
             unit = cluster.unit()
-            probe = similarity.Signature(
-                np.array([c for c, _ in sorted(unit.items(), key=lambda kv: -kv[1])[:PROBE_TERMS]], dtype=np.int32),
-                np.array(sorted(unit.values(), reverse=True)[:PROBE_TERMS], dtype=np.float32),
-            )
-            partial: dict[int, float] = defaultdict(float)
-            for column, weight in zip(probe.columns.tolist(), probe.weights.tolist(), strict=True):
-                for key, w in self.index.get(column, {}).items():
-                    if key != cluster.key:
-                        partial[key] += weight * w
             other, best = None, 0.0
-            for key in sorted(partial, key=lambda k: -partial[k])[:CANDIDATES]:
-                candidate = self.clusters[key]
-                if candidate.last_at < at - WINDOW:
-                    continue
-                score = sum(w * unit.get(c, 0.0) for c, w in candidate.unit().items())
-                if score >= merge_threshold(cluster, candidate) and score - merge_threshold(cluster, candidate) > best:
-                    other, best = candidate, score - merge_threshold(cluster, candidate)
+            for candidate in self._candidates(cluster.strongest()[:PROBE_TERMS], at, besides=cluster.key):
+                margin = _dot(unit, candidate.unit()) - merge_threshold(cluster, candidate)
+                if margin >= 0 and (other is None or margin > best):
+                    other, best = candidate, margin
             if other is None:
                 return cluster
             big, small = (cluster, other) if (cluster.count, -cluster.key) >= (other.count, -other.key) else (other, cluster)
@@ -207,6 +208,13 @@ class Clusterer:
             self._reindex(big)
             cluster = big
         return cluster
+
+
+def _dot(a: dict[int, float], b: dict[int, float]) -> float:
+    """Dot product of two sparse vectors (column → weight)."""
+    if len(a) > len(b):
+        a, b = b, a
+    return sum(a[c] * b[c] for c in a.keys() & b.keys())
 
 
 def merge_threshold(a: Cluster, b: Cluster) -> float:
@@ -266,8 +274,7 @@ def _save(clusterer: Clusterer, signatures: dict[int, similarity.Signature]) -> 
             HotIssueTerm.objects.filter(issue_id__in=keys[start : start + 5000]).delete()
     terms = []
     for cluster in changed:
-        unit = cluster.unit()
-        for column, weight in sorted(unit.items(), key=lambda kv: -kv[1])[:INDEX_TERMS]:
+        for column, weight in cluster.strongest()[:INDEX_TERMS]:
             terms.append(HotIssueTerm(issue_id=cluster.key, column=column, weight=weight))
     HotIssueTerm.objects.bulk_create(terms, batch_size=5000)
     members = [
@@ -436,19 +443,22 @@ def cluster_tickets(tickets: Iterable[Ticket] | None = None, *, progress: Callab
     clusterer = Clusterer()
     _load_active(clusterer, since=rows[0][3] - WINDOW, until=rows[-1][3])
     touched: set[int] = set()
-    step = 20000
-    processes = min(os.cpu_count() or 1, 4)
-    for start in range(0, len(rows), step):
-        chunk = rows[start : start + step]
-        signatures: dict[int, similarity.Signature] = {}
-        for (pk, _title, _text, at), sig in zip(chunk, similarity.signatures(((r[1], r[2]) for r in chunk), processes=processes), strict=True):
+    batches = [rows[start : start + SIGNATURE_BATCH] for start in range(0, len(rows), SIGNATURE_BATCH)]
+    processes = min(os.cpu_count() or 1, 4) if len(rows) >= 2 * SIGNATURE_BATCH else 1
+    signatures: dict[int, similarity.Signature] = {}
+    done = 0
+    for batch, sigs in zip(batches, similarity.signature_batches([[(r[1], r[2]) for r in b] for b in batches], processes=processes), strict=True):
+        for (pk, _title, _text, at), sig in zip(batch, sigs, strict=True):
             signatures[pk] = sig
             clusterer.add(pk, sig, at)
-        with transaction.atomic():
-            touched.update(_save(clusterer, signatures))
-        clusterer.settle(before=chunk[-1][3] - WINDOW)  # memory holds the active issues only
-        if progress:
-            progress(min(start + step, len(rows)), len(rows))
+        done += len(batch)
+        if len(signatures) >= SAVE_EVERY or done == len(rows):
+            with transaction.atomic():
+                touched.update(_save(clusterer, signatures))
+            signatures = {}
+            clusterer.settle(before=batch[-1][3] - WINDOW)  # memory holds the active issues only
+            if progress:
+                progress(done, len(rows))
     existing = set(HotIssue.objects.filter(pk__in=list(touched)).values_list("pk", flat=True)) if len(touched) < 30000 else touched
     refresh(existing, alert=alert)
     return {"tickets": len(rows), "issues": len(existing)}

@@ -8,11 +8,12 @@ bigrams, which match place names the segmenter cuts differently in two messages;
 the head's bigrams count again (citizens name their problem first). Weighted by
 sublinear tf × idf and cut to the ``TOP_TERMS`` strongest columns, L2-normalised.
 
-The words are cut from the first ``WORD_CHARS`` characters without jieba's HMM
+Words and bigrams are taken from the first ``WORD_CHARS`` characters, the words without jieba's HMM
 for unknown words (the bigrams cover what it would find), by ``rjieba`` (jieba's
 algorithm and dictionary in Rust: the same words as ``jieba.lcut(..., HMM=False)``,
 checked on every shipped message by a test, thirteen times faster), and many
-signatures are computed on every core (``signatures(..., processes=N)``).
+signatures are computed on other cores while an import clusters the ones before
+(``signature_batches``).
 
 The idf comes from the real messages shipped as the classifier's bootstrap: the
 same in every process, and it knows that 小区 and 反映 say little.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,13 +34,13 @@ from routing.intelligence import text as rep
 
 TOP_TERMS = 96
 WORD_WEIGHT = 2
-WORD_CHARS = 600  # words of the first 600 characters: the problem is named first, and segmenting is the cost
+WORD_CHARS = 600  # words and bigrams of the first 600 characters: the problem is named first, and tokens are the cost
 
 
 def tokens(title: str, body: str) -> list[str]:
     """The tokens of one message: its words (twice), its bigrams, the head's bigrams again."""
     text = rep.normalize(f"{title}\n{body}" if title else body)
-    compact = rep._SPACE.sub("", text)
+    compact = rep._SPACE.sub("", text)[:WORD_CHARS]
     head = rep._SPACE.sub("", rep.normalize(title)) if title else compact[: rep.HEAD_CHARS]
     out = ["w:" + w for w in rjieba.cut(text[:WORD_CHARS], hmm=False) if len(w.strip()) >= 2] * WORD_WEIGHT
     out += ["c:" + compact[i : i + 2] for i in range(len(compact) - 1)]
@@ -88,27 +89,12 @@ class Signature:
 EMPTY = Signature(np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32))
 
 
-def _counts_of(messages: list[tuple[str, str]]):
-    return rep.counts([tokens(title or "", body or "") for title, body in messages])
-
-
-def signatures(messages: Iterable[tuple[str, str]], *, processes: int = 1) -> list[Signature]:
-    """Signatures of ``(title, text)`` pairs, in one vectorised pass (segmenting on ``processes`` cores)."""
+def signatures(messages: Iterable[tuple[str, str]]) -> list[Signature]:
+    """Signatures of ``(title, text)`` pairs, in one vectorised pass."""
     messages = list(messages)
     if not messages:
         return []
-    if processes > 1 and len(messages) >= 2000:
-        import multiprocessing
-
-        import scipy.sparse as sp
-
-        _vectorizer()  # fitted once, before the fork
-        size = -(-len(messages) // processes)
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            counts = sp.vstack(pool.map(_counts_of, [messages[i : i + size] for i in range(0, len(messages), size)])).tocsr()
-    else:
-        counts = _counts_of(messages)
-    matrix = _vectorizer().transform(counts)
+    matrix = _vectorizer().transform(rep.counts([tokens(title or "", body or "") for title, body in messages]))
     out = []
     for i in range(matrix.shape[0]):
         start, end = matrix.indptr[i], matrix.indptr[i + 1]
@@ -121,6 +107,19 @@ def signatures(messages: Iterable[tuple[str, str]], *, processes: int = 1) -> li
         vals = vals / np.float32(math.sqrt(float(np.dot(vals, vals))))
         out.append(Signature(cols, vals))
     return out
+
+
+def signature_batches(batches: Iterable[list[tuple[str, str]]], *, processes: int = 1) -> Iterator[list[Signature]]:
+    """The signatures of each batch, in order, computed ahead on ``processes`` other cores while the
+    caller works on the batches already given (an import clusters one while the next are cut)."""
+    if processes <= 1:
+        yield from map(signatures, batches)
+        return
+    import multiprocessing
+
+    _vectorizer()  # fitted once, before the fork
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        yield from pool.imap(signatures, batches)
 
 
 def signature(title: str, body: str) -> Signature:

@@ -151,6 +151,15 @@ def test_signatures_say_same_problem_not_same_words():
 
 
 
+def test_signatures_cut_ahead_on_other_cores_are_the_same_in_the_same_order():
+    batches = [[("", MIXER), ("", OTHER)], [("", MIXER_AGAIN)], [], [("丽发新城", MIXER_THIRD)]]
+    ahead = list(similarity.signature_batches(batches, processes=2))
+    assert [len(b) for b in ahead] == [2, 1, 0, 1]
+    for got, batch in zip(ahead, batches, strict=True):
+        for a, b in zip(got, similarity.signatures(batch), strict=True):
+            assert a.as_dict() == b.as_dict()
+
+
 def test_signature_words_are_jiebas_without_the_hmm():
     """Signatures cut words with rjieba for speed; they must be the words jieba itself gives, or the
     signatures stored before the switch would no longer compare with new ones."""
