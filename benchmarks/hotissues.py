@@ -2,6 +2,8 @@
 
     DATABASE_URL=postgres://hotline@127.0.0.1:54329/hotline \\
         .venv/bin/python -m benchmarks.hotissues --rows 100000 --scale 1000000 --requests 200
+    # then, on what it left: the API again, or the month clustered again and the API
+    .venv/bin/python -m benchmarks.hotissues --reuse [--recluster]
 
 1. ``hotline_bench_hot`` is created and migrated; the category tree of the demo is loaded;
 2. a CSV export of ``--rows`` messages over the last 30 days is written with the Chinese
@@ -95,26 +97,29 @@ def scale_to(total: int) -> dict:
                 FROM routing_hotissue WHERE id <= {max_issue}
                 """
             )
+            # Every column copied as it is but these (a new column of Ticket needs nothing here).
+            shifted = {
+                "id": f"id + {t_off}", "number": f"'S{month}-' || number", "external_id": "NULL", "channel_ref": "''",
+                "registered_at": f"registered_at - {shift}", "replied_at": f"replied_at - {shift}", "closed_at": f"closed_at - {shift}",
+                "extension_pending": "false", "extension_reason": "''", "extension_count": "0", "return_reason": "''",
+                "return_from_state": "''", "unsatisfied_count": "0", "supervised": "false", "urge_count": "0", "decline_reason": "''",
+                "proposal": "'{}'::jsonb", "proposal_version": "''",
+            }  # fmt: skip
+            columns = [f.column for f in Ticket._meta.concrete_fields]
+            for column in ("referral_reference", "referred_from_id"):
+                if column in columns:
+                    shifted[column] = "NULL" if column.endswith("_id") else "''"
             cursor.execute(
                 f"""
-                INSERT INTO routing_ticket (
-                    id, number, external_id, endorsements, channel, channel_ref, type, urgency, life_safety, title, description, address,
-                    anonymous, confidential, state, registered_at, replied_at, closed_at, extension_pending, extension_reason, extension_count,
-                    reply_text, reply_basis, resolution, return_reason, return_from_state, satisfaction, unsatisfied_count, supervised,
-                    urge_count, decline_reason, kpi_excluded, kpi_exclusion_reason, created_at, updated_at, category_id, citizen_id,
-                    department_id, proposal, proposal_version
-                )
-                SELECT id + {t_off}, 'S{month}-' || number, NULL, endorsements, channel, '', type, urgency, life_safety, title, description, address,
-                       anonymous, confidential, state, registered_at - {shift}, replied_at - {shift}, closed_at - {shift}, false, '', 0,
-                       reply_text, reply_basis, resolution, '', '', satisfaction, 0, false, 0, '', kpi_excluded, kpi_exclusion_reason,
-                       created_at, updated_at, category_id, citizen_id, department_id, '{{}}'::jsonb, ''
+                INSERT INTO routing_ticket ({", ".join(columns)})
+                SELECT {", ".join(shifted.get(c, c) for c in columns)}
                 FROM routing_ticket WHERE id <= {max_ticket} ORDER BY id LIMIT {take}
                 """
             )
             cursor.execute(
                 f"""
-                INSERT INTO routing_ticketsignature (ticket_id, terms, issue_id, similarity)
-                SELECT s.ticket_id + {t_off}, s.terms, s.issue_id + {i_off}, s.similarity
+                INSERT INTO routing_ticketsignature (ticket_id, terms, issue_id, similarity, registered_at)
+                SELECT s.ticket_id + {t_off}, s.terms, s.issue_id + {i_off}, s.similarity, s.registered_at - {shift}
                 FROM routing_ticketsignature s WHERE s.ticket_id <= {max_ticket} AND EXISTS (SELECT 1 FROM routing_ticket t WHERE t.id = s.ticket_id + {t_off})
                 """
             )
@@ -125,6 +130,22 @@ def scale_to(total: int) -> dict:
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         cursor.execute("ANALYZE")
     return {"tickets": count, "seconds": round(time.monotonic() - started, 1), "months": month - 1}
+
+
+def recluster() -> dict:
+    """Forget the imported month's issues and signatures (not the copies'), then cluster its tickets again."""
+    from routing import hotissues
+    from routing.models import HotIssue, Ticket, TicketSignature
+
+    month = list(Ticket.objects.exclude(number__startswith="S").values_list("pk", flat=True))
+    issues = set(TicketSignature.objects.filter(ticket_id__in=month).values_list("issue_id", flat=True))
+    TicketSignature.objects.filter(ticket_id__in=month).delete()
+    HotIssue.objects.filter(pk__in=issues).delete()
+    started = time.monotonic()
+    done = hotissues.cluster_tickets(month)
+    seconds = round(time.monotonic() - started, 1)
+    print(f"clustered {done['tickets']} tickets into {done['issues']} issues in {seconds} s", flush=True)
+    return {**done, "seconds": seconds, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
 
 
 def measure(base: str, *, auth: dict, requests: list[tuple[str, str, dict | None]], label: str) -> dict:
@@ -153,6 +174,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=0, help="grow the database to this many tickets before the API is measured")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--reuse", action="store_true", help="measure the API on the hotline_bench_hot a previous run left")
+    parser.add_argument("--recluster", action="store_true", help="with --reuse: forget the imported month's issues and cluster its tickets again (timed)")
     args = parser.parse_args()
 
     result = {"benchmark": "hotissues", "rows": args.rows, "scale": args.scale, "machine": harness.machine()}
@@ -199,6 +221,8 @@ def main() -> None:
 
         if args.scale:
             result["scaled"] = scale_to(args.scale)
+    elif args.recluster:
+        result["recluster"] = recluster()
     result["tickets"] = Ticket.objects.count()
     result["hot_issue_rows"] = HotIssue.objects.count()
     supervisor, _ = User.objects.get_or_create(username="bench-hot-supervisor", defaults={"role": Role.SUPERVISOR})

@@ -33,7 +33,7 @@ from operator import itemgetter
 
 import jieba
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -77,7 +77,7 @@ class Cluster:
     first_at: dt.datetime
     count: int = 0
     changed: bool = False
-    joined: list[tuple[int, float]] = field(default_factory=list)  # (ticket id, cosine) added in this run
+    joined: list[tuple[int, float, dt.datetime]] = field(default_factory=list)  # (ticket id, cosine, registered) added in this run
 
     _unit: dict[int, float] | None = None
     _strongest: list[tuple[int, float]] | None = None
@@ -178,7 +178,7 @@ class Clusterer:
         cluster.last_at = max(cluster.last_at, at)
         cluster.first_at = min(cluster.first_at, at)
         cluster.changed = True
-        cluster.joined.append((ticket_id, round(score, 4)))
+        cluster.joined.append((ticket_id, round(score, 4), at))
         self._reindex(cluster)
         return self._consolidate(cluster, at)
 
@@ -277,15 +277,22 @@ def _save(clusterer: Clusterer, signatures: dict[int, similarity.Signature]) -> 
         for column, weight in cluster.strongest()[:INDEX_TERMS]:
             terms.append(HotIssueTerm(issue_id=cluster.key, column=column, weight=weight))
     HotIssueTerm.objects.bulk_create(terms, batch_size=5000)
+    adapt = connection.ops.adapt_datetimefield_value
     members = [
-        TicketSignature(ticket_id=ticket_id, terms=signatures[ticket_id].to_bytes(), issue_id=cluster.key, similarity=score)
+        (ticket_id, signatures[ticket_id].to_bytes(), cluster.key, score, adapt(at))
         for cluster in changed
-        for ticket_id, score in cluster.joined
+        for ticket_id, score, at in cluster.joined
     ]
-    TicketSignature.objects.bulk_create(
-        members, batch_size=2000, update_conflicts=True, unique_fields=["ticket"], update_fields=["terms", "issue", "similarity"]
-    )
+    with connection.cursor() as cursor:  # one statement, many rows: a third of bulk_create's time for an import's 100,000
+        cursor.executemany(_UPSERT_MEMBERS, members)
     return [c.key for c in changed]
+
+
+_UPSERT_MEMBERS = (
+    f"INSERT INTO {TicketSignature._meta.db_table} (ticket_id, terms, issue_id, similarity, registered_at) VALUES (%s, %s, %s, %s, %s) "
+    "ON CONFLICT (ticket_id) DO UPDATE SET terms = excluded.terms, issue_id = excluded.issue_id, similarity = excluded.similarity, "
+    "registered_at = excluded.registered_at"
+)
 
 
 def _upsert(issues: list[HotIssue], fields: list[str]) -> None:
@@ -301,17 +308,22 @@ def _day(at: dt.datetime) -> str:
 
 def heat(days: dict[str, int], callers: int, endorsements: int, *, start: dt.date | None = None, end: dt.date) -> tuple[float, int]:
     """The heat index over [start, end] (see the module docstring) and the members in it."""
-    counts = {dt.date.fromisoformat(d): n for d, n in days.items() if (start is None or dt.date.fromisoformat(d) >= start) and dt.date.fromisoformat(d) <= end}
+    first, last = (start.toordinal() if start else 0), end.toordinal()
+    counts: dict[int, int] = {}  # day (ordinal) → members
+    for d, n in days.items():
+        day = dt.date.fromisoformat(d).toordinal()
+        if first <= day <= last:
+            counts[day] = n
     n = sum(counts.values())
     if n == 0:
         return 0.0, 0
     c = min(callers, n)
-    busiest = max(sum(counts.get(day + dt.timedelta(days=k), 0) for k in range(3)) for day in counts)
+    busiest = max(n_day + counts.get(day + 1, 0) + counts.get(day + 2, 0) for day, n_day in counts.items())
     concentration = busiest / n
-    last7 = sum(v for d, v in counts.items() if (end - d).days < 7)
-    prev7 = sum(v for d, v in counts.items() if 7 <= (end - d).days < 14)
+    last7 = sum(v for d, v in counts.items() if last - d < 7)
+    prev7 = sum(v for d, v in counts.items() if 7 <= last - d < 14)
     growth = (last7 + 1) / (prev7 + 1)
-    recency = 0.5 ** ((end - max(counts)).days / 7)
+    recency = 0.5 ** ((last - max(counts)) / 7)
     base = math.log1p(n) + 2 * math.log1p(c) + 0.5 * math.log1p(endorsements)
     value = 10 * base * (0.5 + 0.5 * concentration) * (1 + min(max(math.log(growth), 0.0), 1.5)) * (0.25 + 0.75 * recency)
     return round(value, 2), n
@@ -491,6 +503,7 @@ def ranked(*, start: dt.datetime, end: dt.datetime, limit: int = 20, min_count: 
     candidates = list(
         HotIssue.objects.filter(count__gte=min_count, last_at__gte=start, first_at__lte=end)
         .select_related("area")
+        .defer("centroid")  # a kilobyte each, not shown
         .order_by("-heat", "-id")[:RANK_CANDIDATES]
     )
     first, last = timezone.localtime(start).date(), timezone.localtime(end).date()
@@ -503,15 +516,17 @@ def ranked(*, start: dt.datetime, end: dt.datetime, limit: int = 20, min_count: 
     top = scored[:limit]
     members: dict[int, list[dict]] = defaultdict(list)
     if top:
-        newest_first = Window(RowNumber(), partition_by=[F("issue_id")], order_by=[F("ticket__registered_at").desc(), F("ticket_id").desc()])
-        for row in (
-            TicketSignature.objects.filter(issue_id__in=[i.pk for _, _, i in top], ticket__registered_at__gte=start, ticket__registered_at__lte=end)
+        # The newest members of each issue in the period only, cut in the database from one index
+        # (issue, registered_at): the tickets table is read for the members of the period alone.
+        newest_first = Window(RowNumber(), partition_by=[F("issue_id")], order_by=[F("registered_at").desc(), F("ticket_id").desc()])
+        for issue_id, number, external_id, registered_at in (
+            TicketSignature.objects.filter(issue_id__in=[i.pk for _, _, i in top], registered_at__gte=start, registered_at__lte=end)
             .annotate(rank=newest_first)
-            .filter(rank__lte=MEMBERS_SHOWN)  # the newest members of each issue only, cut in the database
+            .filter(rank__lte=MEMBERS_SHOWN)
             .order_by("issue_id", "rank")
-            .values("issue_id", "ticket__number", "ticket__external_id", "ticket__registered_at")
+            .values_list("issue_id", "ticket__number", "ticket__external_id", "registered_at")
         ):
-            members[row["issue_id"]].append({"number": row["ticket__number"], "external_id": row["ticket__external_id"], "registered_at": row["ticket__registered_at"]})
+            members[issue_id].append({"number": number, "external_id": external_id, "registered_at": registered_at})
     result = []
     for value, n, issue in top:
         trend_end = min(last, timezone.localtime(issue.last_at).date())

@@ -619,9 +619,11 @@ class TicketSignature(models.Model):
     terms = models.BinaryField()
     issue = models.ForeignKey(HotIssue, null=True, blank=True, on_delete=models.SET_NULL, related_name="members")
     similarity = models.FloatField(default=0.0, help_text=_("Cosine to the issue's centroid when it joined."))
+    # The ticket's registration time, kept here so an issue's newest members are read from one index.
+    registered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["issue"], name="signature_issue")]
+        indexes = [models.Index(fields=["issue", "-registered_at", "-ticket"], name="signature_issue_time")]
 
 
 class ReplyReview(models.Model):

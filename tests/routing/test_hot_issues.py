@@ -236,6 +236,8 @@ def test_batch_and_incremental_clustering_agree(cast, categories):
     later = _register(MIXER_AGAIN + "，再次反映", cast["agent"], "13900000009")
     _jobs()
     assert TicketSignature.objects.get(ticket=later).issue_id == groups[batch[0].pk]
+    # Each member keeps its ticket's registration time (the hot-issues API reads the newest from it).
+    assert all(s.registered_at == s.ticket.registered_at for s in TicketSignature.objects.select_related("ticket")), "registered_at"
 
 
 # --- repeats --------------------------------------------------------------------------------
