@@ -24,7 +24,7 @@ from routing.models import (
     TicketEvent, User,
 )  # fmt: skip
 from routing.roles import HOTLINE_ROLES, Actor, Role, as_actor
-from routing.states import Channel, Satisfaction, State
+from routing.states import Channel, EventKind, Satisfaction, State
 
 # Event kinds shown on the citizen's tracking page.
 PUBLIC_KINDS = frozenset(
@@ -126,14 +126,17 @@ def perform(ticket: Ticket, name: str, *, by: User | Actor, apply, outcome: Outc
     return locked
 
 
-def record_event(ticket: Ticket, *, kind: str, actor: Actor, from_state: str = "", data: dict | None = None, department: Department | None = None) -> TicketEvent:
-    """Append one step to the ticket's timeline."""
+def record_event(
+    ticket: Ticket, *, kind: EventKind, actor: Actor, from_state: str = "", data: dict | None = None, department: Department | None = None
+) -> TicketEvent:
+    """Append one step to the ticket's timeline; a ``kind`` that is not an ``EventKind`` is a ValueError."""
+    kind = EventKind(kind)
     data = dict(data or {})
     if actor.user is not None and actor.department is not None and department is not None and actor.department.pk != department.pk:
         data.setdefault("actor_department", actor.department.pk)
     return TicketEvent.objects.create(
         ticket=ticket,
-        kind=kind,
+        kind=kind.value,
         from_state=from_state,
         to_state=ticket.state,
         actor=actor.user,
@@ -534,7 +537,7 @@ def may_identify(ticket: Ticket, by) -> bool:
     return not (ticket.confidential and actor.role == Role.DEPARTMENT and not (actor.user and actor.user.can_reveal_contact))
 
 
-def _identifying(ticket: Ticket, *, kind: str, data: dict, by) -> TicketEvent:
+def _identifying(ticket: Ticket, *, kind: EventKind, data: dict, by) -> TicketEvent:
     """A signed-in user saw or heard what identifies the citizen: allowed by ``may_identify``, always logged."""
     actor = as_actor(by)
     if actor.user is None:
@@ -563,7 +566,7 @@ def record_transfer_reference(ticket: Ticket, *, reference: str, by) -> TicketEv
         if locked.transfer_reference:
             data["previous_reference"] = locked.transfer_reference
         Ticket.objects.filter(pk=locked.pk).update(transfer_reference=reference, updated_at=timezone.now())
-        event = record_event(locked, kind="ticket.transfer_reference", actor=actor, from_state=locked.state, data=data, department=locked.department)
+        event = record_event(locked, kind=EventKind.TRANSFER_REFERENCE, actor=actor, from_state=locked.state, data=data, department=locked.department)
     ticket.transfer_reference = reference
     return event
 
@@ -571,10 +574,10 @@ def record_transfer_reference(ticket: Ticket, *, reference: str, by) -> TicketEv
 def reveal_contact(ticket: Ticket, *, reason: str, by) -> TicketEvent:
     """查看联系方式: a department user sees the citizen's name and phone; always logged."""
     reason = _required(reason, "reason", max_length=500)
-    return _identifying(ticket, kind="ticket.contact_revealed", data={"reason": reason}, by=by)
+    return _identifying(ticket, kind=EventKind.CONTACT_REVEALED, data={"reason": reason}, by=by)
 
 
-def add_note(ticket: Ticket, *, text: str, by, kind: str = "ticket.note") -> TicketEvent:
+def add_note(ticket: Ticket, *, text: str, by, kind: EventKind = EventKind.NOTE) -> TicketEvent:
     """An internal note on the timeline (never public)."""
     actor = as_actor(by)
     text = _required(text, "text")
@@ -590,7 +593,7 @@ def exclude_from_kpis(ticket: Ticket, *, reason: str, by) -> Ticket:
     reason = _required(reason, "reason", max_length=200)
     with transaction.atomic():
         Ticket.objects.filter(pk=ticket.pk).update(kpi_excluded=True, kpi_exclusion_reason=reason)
-        record_event(ticket, kind="ticket.kpi_excluded", actor=actor, from_state=ticket.state, data={"reason": reason}, department=ticket.department)
+        record_event(ticket, kind=EventKind.KPI_EXCLUDED, actor=actor, from_state=ticket.state, data={"reason": reason}, department=ticket.department)
     ticket.refresh_from_db()
     return ticket
 
@@ -646,7 +649,7 @@ def file_appeal(ticket: Ticket, *, subject: str, reason: str, event_id: int | No
             decide_due=deadlines.appeal_decide_due(now),
         )  # fmt: skip
         data = {"appeal": appeal.pk, "subject": subject, "event": event.pk, "reason": reason, "what": ratings.describe(event), "decide_due": appeal.decide_due.isoformat()}
-        step = record_event(locked, kind="ticket.appeal_filed", actor=actor, from_state=locked.state, data=data, department=actor.department)
+        step = record_event(locked, kind=EventKind.APPEAL_FILED, actor=actor, from_state=locked.state, data=data, department=actor.department)
         effects.push(locked, step)
     return appeal
 
@@ -680,4 +683,4 @@ def decide_appeal(appeal: KpiAppeal, *, upheld: bool, reason: str, by) -> KpiApp
 def record_listened(ticket: Ticket, *, recording: str, by) -> TicketEvent:
     """收听录音: a staff member played the citizen's recorded voice (it identifies them like their phone); always logged."""
     recording = _required(recording, "recording", max_length=64)
-    return _identifying(ticket, kind="ticket.recording_played", data={"recording": recording}, by=by)
+    return _identifying(ticket, kind=EventKind.RECORDING_PLAYED, data={"recording": recording}, by=by)

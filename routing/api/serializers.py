@@ -275,6 +275,7 @@ class TicketDetailSerializer(TicketSerializer):
 
 
 class TicketEventSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(max_length=48)  # an EventKind; documented as a string, as before it had choices
     actor = serializers.SerializerMethodField()
     department = DepartmentRefField(read_only=True)
 
