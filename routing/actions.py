@@ -9,7 +9,7 @@ changes a ticket's state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed
 
-from routing import deadlines, disputes, effects, ratings, reviews
+from routing import deadlines, disputes, effects, ratings, reviews, transitions
 from routing.errors import InvalidInput, NotAllowed, TransitionConflict
 from routing.models import (
     Category, CategoryCorrection, Department, DispatchDispute, DispatchRule, EmergencyLine, KpiAppeal, KpiExclusion, ReplyReview, Ticket,
@@ -26,30 +26,24 @@ from routing.models import (
 from routing.roles import HOTLINE_ROLES, Actor, Role, as_actor
 from routing.states import Channel, EventKind, Satisfaction, State
 
-# Event kinds shown on the citizen's tracking page.
-PUBLIC_KINDS = frozenset(
-    {
-        "ticket.registered", "ticket.resolved", "ticket.declined", "ticket.transferred", "ticket.dispatched", "ticket.accepted",
-        "ticket.reply_approved", "ticket.callback", "ticket.reopened", "ticket.closed", "ticket.merged", "ticket.reply_shared",
-        "ticket.withdrawn", "ticket.extension_approved",
-    }
-)  # fmt: skip
-
-# The event kind written by each transition.
-EVENT_KIND = {
-    "resolve": "ticket.resolved", "decline": "ticket.declined", "transfer": "ticket.transferred", "dispatch": "ticket.dispatched",
-    "sub_dispatch": "ticket.sub_dispatched", "accept": "ticket.accepted", "request_return": "ticket.return_requested",
-    "approve_return": "ticket.return_approved", "reject_return": "ticket.return_rejected",
-    "request_extension": "ticket.extension_requested", "approve_extension": "ticket.extension_approved",
-    "reject_extension": "ticket.extension_rejected", "reply": "ticket.replied", "approve_reply": "ticket.reply_approved",
-    "reject_reply": "ticket.reply_rejected", "callback": "ticket.callback", "reopen": "ticket.reopened",
-    "close": "ticket.closed", "urge": "ticket.urged", "supervise": "ticket.supervised", "merge": "ticket.merged",
-    "share_reply": "ticket.reply_shared", "withdraw": "ticket.withdrawn",
-}  # fmt: skip
-
-
 # Transitions by which hotline staff stand by a ticket's category (dispatched, or settled at the hotline).
 CONFIRMING = frozenset({"dispatch", "resolve", "close", "callback"})
+
+
+# transition name → the named function a person calls to take it (``@performs``).
+PERFORMERS: dict[str, Callable[..., Ticket]] = {}
+
+
+def performs(name: str):
+    """Marks the function that performs transition ``name``: the API calls it as ``function(ticket, by=user,
+    **body)``, the body validated by the serializer the transition names as its input."""
+    transitions.step(name)  # a name that is not a transition fails at import
+
+    def register(function):
+        PERFORMERS[name] = function
+        return function
+
+    return register
 
 
 @dataclass
@@ -114,7 +108,7 @@ def perform(ticket: Ticket, name: str, *, by: User | Actor, apply, outcome: Outc
             locked.save()
             event = record_event(
                 locked,
-                kind=EVENT_KIND[name],
+                kind=transitions.step(name).kind,
                 actor=actor,
                 from_state=from_state,
                 data=outcome.data,
@@ -143,7 +137,7 @@ def record_event(
         actor_role=actor.role,
         department=department,
         data=data,
-        public=kind in PUBLIC_KINDS,
+        public=kind in transitions.PUBLIC_KINDS,
     )
 
 
@@ -157,6 +151,7 @@ def _required(value: str | None, field_name: str, *, max_length: int = 4000) -> 
 
 
 # --- the loop ---------------------------------------------------------------
+@performs("resolve")
 def resolve_ticket(ticket: Ticket, *, answer: str, by) -> Ticket:
     """直接办结: the agent answered at first contact."""
     answer = _required(answer, "answer")
@@ -164,6 +159,7 @@ def resolve_ticket(ticket: Ticket, *, answer: str, by) -> Ticket:
     return perform(ticket, "resolve", by=by, apply=lambda t: t.resolve(answer=answer, at=now), outcome=Outcome({"answer": answer}))
 
 
+@performs("decline")
 def decline_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
     """不予受理, with the reason the citizen is told."""
     reason = _required(reason, "reason")
@@ -186,6 +182,7 @@ def _reference(value: str | None, *, required: bool) -> str:
     return value
 
 
+@performs("transfer")
 def transfer_ticket(ticket: Ticket, *, line: EmergencyLine, reason: str, reference: str = "", by) -> Ticket:
     """移交 110/119/120/122: the matter is the line's, not 12345's. The line's reference (接警号) is kept
     when known (``record_transfer_reference`` adds it later). A ticket of a phone call also has the live call
@@ -210,6 +207,7 @@ def transfer_ticket(ticket: Ticket, *, line: EmergencyLine, reason: str, referen
     return perform(ticket, "transfer", by=by, apply=apply, outcome=outcome)
 
 
+@performs("dispatch")
 def dispatch_ticket(
     ticket: Ticket, *, department: Department, assisting: Iterable[Department] = (), by, rule=None, category: Category | None = None, model: dict | None = None
 ) -> Ticket:
@@ -248,6 +246,7 @@ def dispatch_ticket(
     return perform(ticket, "dispatch", by=by, apply=apply, outcome=Outcome(data))
 
 
+@performs("sub_dispatch")
 def sub_dispatch_ticket(ticket: Ticket, *, unit: Department, by) -> Ticket:
     """二级派单 to a unit under the department that has the ticket."""
     now = timezone.now()
@@ -261,6 +260,7 @@ def sub_dispatch_ticket(ticket: Ticket, *, unit: Department, by) -> Ticket:
     return perform(ticket, "sub_dispatch", by=by, apply=apply, outcome=Outcome({"unit": unit.pk, "unit_name": unit.name}))
 
 
+@performs("accept")
 def accept_ticket(ticket: Ticket, *, by) -> Ticket:
     """签收."""
     now = timezone.now()
@@ -274,6 +274,7 @@ def accept_ticket(ticket: Ticket, *, by) -> Ticket:
     return perform(ticket, "accept", by=by, apply=apply, outcome=outcome)
 
 
+@performs("request_return")
 def request_return(
     ticket: Ticket, *, reason: str, by, cited_rule: DispatchRule | None = None, suggested_department: Department | None = None
 ) -> Ticket:
@@ -308,6 +309,7 @@ def _decided(t: Ticket, outcome: Outcome, decision: str, actor: Actor, *, reason
         outcome.data["on_time"] = dispute.on_time
 
 
+@performs("approve_return")
 def approve_return(ticket: Ticket, *, by, department: Department | None = None, assisting: Iterable[Department] = (), reason: str = "") -> Ticket:
     """退单同意 (异议成立); with ``department`` the ticket is re-dispatched (改派) in the same transaction."""
     reason = (reason or "").strip()[:2000]
@@ -332,6 +334,7 @@ def approve_return(ticket: Ticket, *, by, department: Department | None = None, 
         return dispatch_ticket(returned, department=department, assisting=assisting, by=by)
 
 
+@performs("reject_return")
 def reject_return(ticket: Ticket, *, reason: str, by) -> Ticket:
     """退单驳回 (异议不成立): back to the department, in the state it asked from."""
     reason = _required(reason, "reason")
@@ -351,6 +354,7 @@ def reject_return(ticket: Ticket, *, reason: str, by) -> Ticket:
     return perform(ticket, "reject_return", by=by, apply=apply, outcome=outcome)
 
 
+@performs("request_extension")
 def request_extension(ticket: Ticket, *, days: int, reason: str, by) -> Ticket:
     """延期申请: up to 10 working days; the ticket keeps being handled meanwhile."""
     reason = _required(reason, "reason")
@@ -361,6 +365,7 @@ def request_extension(ticket: Ticket, *, days: int, reason: str, by) -> Ticket:
     )
 
 
+@performs("approve_extension")
 def approve_extension(ticket: Ticket, *, by) -> Ticket:
     outcome = Outcome()
 
@@ -373,10 +378,12 @@ def approve_extension(ticket: Ticket, *, by) -> Ticket:
     return perform(ticket, "approve_extension", by=by, apply=apply, outcome=outcome)
 
 
+@performs("reject_extension")
 def reject_extension(ticket: Ticket, *, by, reason: str = "") -> Ticket:
     return perform(ticket, "reject_extension", by=by, apply=lambda t: t.reject_extension(), outcome=Outcome({"reason": reason.strip()}))
 
 
+@performs("reply")
 def reply_ticket(ticket: Ticket, *, founded: bool, solved: bool, text: str, basis: str = "", by) -> Ticket:
     """答复: the department's answer, reviewed by the dispatcher before the citizen sees it."""
     text = _required(text, "text")
@@ -401,6 +408,7 @@ def reply_ticket(ticket: Ticket, *, founded: bool, solved: bool, text: str, basi
     return perform(ticket, "reply", by=by, apply=apply, outcome=outcome)
 
 
+@performs("approve_reply")
 def approve_reply(ticket: Ticket, *, by) -> Ticket:
     """审核通过: the citizen gets the reply and the satisfaction survey, and so does every caller merged into it."""
     with transaction.atomic():
@@ -431,6 +439,7 @@ def share_reply(main: Ticket) -> list[Ticket]:
     return shared
 
 
+@performs("reject_reply")
 def reject_reply(ticket: Ticket, *, reason: str, by) -> Ticket:
     reason = _required(reason, "reason")
 
@@ -441,6 +450,7 @@ def reject_reply(ticket: Ticket, *, reason: str, by) -> Ticket:
     return perform(ticket, "reject_reply", by=by, apply=apply, outcome=Outcome({"reason": reason}))
 
 
+@performs("callback")
 def callback_ticket(ticket: Ticket, *, reached: bool, solved: bool | None, satisfaction: str, by, auto_close: bool = True) -> Ticket:
     """回访. A satisfied (or basically satisfied) answer closes the ticket."""
     if not isinstance(reached, bool):
@@ -469,6 +479,7 @@ def citizen_rating(ticket: Ticket, *, satisfaction: str, solved: bool | None = N
     return ticket
 
 
+@performs("reopen")
 def reopen_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
     """不满意重办: back to the department; unsatisfied twice puts it under supervision."""
     reason = _required(reason, "reason")
@@ -484,21 +495,25 @@ def reopen_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
     return perform(ticket, "reopen", by=by, apply=apply, outcome=outcome)
 
 
+@performs("close")
 def close_ticket(ticket: Ticket, *, by) -> Ticket:
     now = timezone.now()
     return perform(ticket, "close", by=by, apply=lambda t: t.close(at=now))
 
 
+@performs("urge")
 def urge_ticket(ticket: Ticket, *, note: str = "", by) -> Ticket:
     """催办."""
     return perform(ticket, "urge", by=by, apply=lambda t: t.urge(), outcome=Outcome({"note": (note or "").strip()[:2000]}))
 
 
+@performs("supervise")
 def supervise_ticket(ticket: Ticket, *, note: str = "", by) -> Ticket:
     """督办."""
     return perform(ticket, "supervise", by=by, apply=lambda t: t.supervise(), outcome=Outcome({"note": (note or "").strip()[:2000]}))
 
 
+@performs("merge")
 def merge_ticket(ticket: Ticket, *, into: Ticket, by) -> Ticket:
     """并单: ``ticket`` is a duplicate of ``into``."""
     if into.pk == ticket.pk:
@@ -517,6 +532,7 @@ def merge_ticket(ticket: Ticket, *, into: Ticket, by) -> Ticket:
     return merged
 
 
+@performs("withdraw")
 def withdraw_ticket(ticket: Ticket, *, by, reason: str = "") -> Ticket:
     """撤单, only before the reply."""
     now = timezone.now()

@@ -33,7 +33,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from routing import actions, hotissues, numbering, rules
+from routing import hotissues, numbering, rules, transitions
 from routing.intelligence import cues
 from routing.intake import MAX_DESCRIPTION
 from routing.models import Category, Citizen, Department, OutboxMessage, Ticket, TicketEvent, normalize_phone, phone_digest
@@ -373,7 +373,7 @@ def _write_batch(rows: list[Row], *, source: str, catalogue: _Catalogue) -> list
 def _event(ticket, kind: EventKind, from_state, to_state, role, department, data, at) -> TicketEvent:
     return TicketEvent(
         ticket=ticket, kind=kind.value, from_state=from_state, to_state=to_state, actor_role=role, department=department,
-        data=data, public=kind in actions.PUBLIC_KINDS, created_at=at,
+        data=data, public=kind in transitions.PUBLIC_KINDS, created_at=at,
     )  # fmt: skip
 
 

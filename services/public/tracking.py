@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from routing import actions, selectors
+from routing import actions, selectors, transitions
 from routing.models import Ticket, TicketEvent, phone_digest
 from routing.roles import citizen_actor
 from routing.states import EventKind, State
@@ -30,21 +30,8 @@ ACCESS_MAX_AGE = 30 * 60
 REPLY_VISIBLE = frozenset({State.REPLY_APPROVED, State.RATED, State.CLOSED})
 WITHDRAWABLE = frozenset({State.REGISTERED, State.DISPATCHED, State.ACCEPTED, State.RETURN_REQUESTED})
 
-STEP_LABELS = {
-    EventKind.REGISTERED: gettext_lazy("已受理"),
-    EventKind.RESOLVED: gettext_lazy("已直接答复并办结"),
-    EventKind.DECLINED: gettext_lazy("不予受理"),
-    EventKind.DISPATCHED: gettext_lazy("已派单"),
-    EventKind.ACCEPTED: gettext_lazy("承办单位已签收，正在办理"),
-    EventKind.EXTENSION_APPROVED: gettext_lazy("办理时限已延长"),
-    EventKind.REPLY_APPROVED: gettext_lazy("承办单位已答复"),
-    EventKind.CALLBACK: gettext_lazy("已回访"),
-    EventKind.REOPENED: gettext_lazy("重新办理"),
-    EventKind.CLOSED: gettext_lazy("已办结"),
-    EventKind.MERGED: gettext_lazy("已与相同诉求合并办理"),
-    EventKind.WITHDRAWN: gettext_lazy("已撤单"),
-    EventKind.TRANSFERRED: gettext_lazy("已移交"),
-}
+# How the tracking page names each step: registration here, each public transition in its declaration (routing.machine).
+STEP_LABELS = {EventKind.REGISTERED: gettext_lazy("已受理"), **transitions.citizen_labels()}
 DEFAULT_STEP_LABEL = gettext_lazy("办理进展")
 
 
