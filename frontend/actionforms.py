@@ -16,7 +16,7 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from routing import actions, linkage, transitions
+from routing import actions, deadlines, linkage, transitions
 from routing.models import Department, DispatchRule, EmergencyLine, Ticket, User
 from routing.states import Satisfaction, State
 
@@ -40,6 +40,7 @@ class Field:
     choices: list[tuple[str, str]] = field(default_factory=list)
     initial: str = ""
     maxlength: int = 4000
+    maximum: int | None = None  # of a number
     help: list[str] = field(default_factory=list)  # lines shown under the input (e.g. what each line takes)
 
     @property
@@ -174,7 +175,8 @@ def fields_for(
         choices = (units if units is not None else units_of([ticket.department_id])).get(ticket.department_id, [])
         return [Field("unit", str(_("下级单位")), kind="select", choices=choices)]
     if body == "ExtensionInput":
-        return [Field("days", str(_("延期工作日数（1–10）")), kind="number", type="int", initial="3"), _reason()]
+        most = deadlines.MAX_EXTENSION_DAYS
+        return [Field("days", str(_("延期工作日数（1–%(n)d）") % {"n": most}), kind="number", type="int", initial="3", maximum=most), _reason()]
     if body == "ReplyInput":
         return [
             Field("founded", str(_("诉求是否属实")), kind="yesno", type="bool", choices=yes_no),
