@@ -1,8 +1,10 @@
 """The forms of the steps a user may take on a ticket, for the workspaces and the ticket page.
 
-Each available transition (``routing.actions.available_transitions``) becomes
-an ``ActionForm``: its label, the fields its API body needs and how the page's
-script types them. The forms post to ``/api/v1/tickets/{number}/{transition}/``.
+Each available transition (``routing.actions.available_transitions``) with a
+label becomes an ``ActionForm``: its label, whether it is secondary (both from
+the transition's declaration, ``routing.transitions``), the fields of the API
+body it names as its input and how the page's script types them; one without
+fields is a single click. The forms post to ``/api/v1/tickets/{number}/{transition}/``.
 """
 
 from __future__ import annotations
@@ -14,29 +16,16 @@ from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from routing import actions, linkage
+from routing import actions, deadlines, linkage, transitions
 from routing.models import Department, DispatchRule, EmergencyLine, Ticket, User
 from routing.states import Satisfaction, State
 
-LABELS = {
-    "resolve": _("直接办结"), "decline": _("不予受理"), "transfer": _("移交110/119/120/122"), "dispatch": _("派单"), "sub_dispatch": _("二级派单"),
-    "accept": _("签收"), "request_return": _("申请退单"), "approve_return": _("同意退单"), "reject_return": _("驳回退单"),
-    "request_extension": _("申请延期"), "approve_extension": _("同意延期"), "reject_extension": _("驳回延期"),
-    "reply": _("答复"), "approve_reply": _("审核通过"), "reject_reply": _("退回答复"), "callback": _("回访"),
-    "reopen": _("重办"), "close": _("办结"), "urge": _("催办"), "supervise": _("督办"), "merge": _("并单"),
-    "withdraw": _("撤单"),
-}  # fmt: skip
-
-# The order buttons appear in: the usual next step first, refusals last.
+# The order buttons appear in: the usual next step first, refusals last (a step not listed comes last).
 ORDER = [
     "accept", "dispatch", "reply", "approve_reply", "approve_return", "approve_extension", "callback", "close", "resolve",
     "sub_dispatch", "request_extension", "urge", "supervise", "reopen", "merge", "request_return", "reject_reply",
     "reject_return", "reject_extension", "transfer", "decline", "withdraw",
 ]  # fmt: skip
-# Steps that are a single click; the others open a small form.
-ONE_CLICK = {"accept", "approve_extension", "approve_reply", "close"}
-# Steps that undo or refuse something are drawn as secondary buttons.
-SECONDARY = {"decline", "transfer", "reject_return", "reject_extension", "reject_reply", "withdraw", "request_return", "merge"}
 
 
 @dataclass
@@ -51,6 +40,7 @@ class Field:
     choices: list[tuple[str, str]] = field(default_factory=list)
     initial: str = ""
     maxlength: int = 4000
+    maximum: int | None = None  # of a number
     help: list[str] = field(default_factory=list)  # lines shown under the input (e.g. what each line takes)
 
     @property
@@ -144,13 +134,22 @@ def fields_for(
     catalogue: list[tuple[str, str]] | None = None,
     lines: list[EmergencyLine] | None = None,
 ) -> list[Field]:
-    """The inputs transition ``name`` needs, with sensible initial values for ``ticket``."""
+    """The inputs of the API body transition ``name`` takes (its declared input), with sensible initial values for ``ticket``."""
+    body = transitions.step(name).input
     yes_no = [("true", str(_("是"))), ("false", str(_("否")))]
-    if name == "resolve":
+    if body == "EmptyInput":
+        return []
+    if body == "ReasonInput":
+        return [_reason()]
+    if body == "OptionalReasonInput":
+        return [_reason(required=False)]
+    if body == "NoteInput":
+        return [Field("note", str(_("说明")), required=False, maxlength=2000)]
+    if body == "ResolveInput":
         return [Field("answer", str(_("答复内容")))]
-    if name == "transfer":
+    if body == "TransferInput":
         return transfer_fields(ticket, lines)
-    if name == "request_return":
+    if body == "ReturnInput":
         choices = departments if departments is not None else lead_departments()
         entries = catalogue if catalogue is not None else catalogue_entries()
         return [
@@ -158,17 +157,13 @@ def fields_for(
             Field("cited_rule", str(_("依据的派单目录条目")), kind="select", type="int", required=False, choices=[("", "—"), *entries]),
             Field("suggested_department", str(_("建议承办单位")), kind="select", required=False, choices=[("", "—"), *choices]),
         ]
-    if name == "approve_return":
+    if body == "ApproveReturnInput":
         choices = departments if departments is not None else lead_departments()
         return [
             Field("department", str(_("改派至（可不选，稍后再派）")), kind="select", required=False, choices=[("", "—"), *choices], initial=_suggested(ticket)),
             _reason(_("说明"), required=False),
         ]
-    if name in {"decline", "reject_return", "reject_reply", "reopen"}:
-        return [_reason()]
-    if name in {"reject_extension", "withdraw"}:
-        return [_reason(required=False)]
-    if name == "dispatch":
+    if body == "DispatchInput":
         choices = departments if departments is not None else lead_departments()
         initial = ticket.proposed_department.code if ticket.proposed_department_id else ""
         return [
@@ -176,29 +171,28 @@ def fields_for(
             _category_field(ticket),
             Field("assisting", str(_("协办单位（可多选）")), kind="multiselect", type="list", required=False, choices=choices),
         ]
-    if name == "sub_dispatch":
+    if body == "SubDispatchInput":
         choices = (units if units is not None else units_of([ticket.department_id])).get(ticket.department_id, [])
         return [Field("unit", str(_("下级单位")), kind="select", choices=choices)]
-    if name == "request_extension":
-        return [Field("days", str(_("延期工作日数（1–10）")), kind="number", type="int", initial="3"), _reason()]
-    if name == "reply":
+    if body == "ExtensionInput":
+        most = deadlines.MAX_EXTENSION_DAYS
+        return [Field("days", str(_("延期工作日数（1–%(n)d）") % {"n": most}), kind="number", type="int", initial="3", maximum=most), _reason()]
+    if body == "ReplyInput":
         return [
             Field("founded", str(_("诉求是否属实")), kind="yesno", type="bool", choices=yes_no),
             Field("solved", str(_("是否已解决")), kind="yesno", type="bool", choices=yes_no),
             Field("text", str(_("答复内容（市民可见）")), maxlength=8000),
             Field("basis", str(_("政策依据")), required=False),
         ]
-    if name == "callback":
+    if body == "CallbackInput":
         return [
             Field("reached", str(_("是否联系上诉求人")), kind="yesno", type="bool", choices=yes_no, initial="true"),
             Field("solved", str(_("诉求是否解决")), kind="yesno", type="bool", required=False, choices=[("", str(_("未知"))), *yes_no]),
             Field("satisfaction", str(_("满意度")), kind="select", required=False, choices=[("", "—"), *[(v, str(label)) for v, label in Satisfaction.choices]]),
         ]
-    if name in {"urge", "supervise"}:
-        return [Field("note", str(_("说明")), required=False, maxlength=2000)]
-    if name == "merge":
+    if body == "MergeInput":
         return [Field("into", str(_("并入工单号")), kind="text", maxlength=20)]
-    return []
+    raise LookupError(f"no form for {name}'s input {body}: add its fields here")
 
 
 def forms_for(
@@ -215,15 +209,9 @@ def forms_for(
     A list of tickets passes ``departments``, ``units`` and ``lines`` read once for all of them."""
     result = []
     for name in sorted(actions.available_transitions(ticket, user), key=lambda n: ORDER.index(n) if n in ORDER else len(ORDER)):
-        if name not in LABELS or (only is not None and name not in only):
+        step = transitions.step(name)
+        if step.label is None or (only is not None and name not in only):
             continue
-        result.append(
-            ActionForm(
-                name=name,
-                label=str(LABELS[name]),
-                fields=fields_for(name, ticket, user, departments=departments, units=units, catalogue=catalogue, lines=lines),
-                one_click=name in ONE_CLICK,
-                secondary=name in SECONDARY,
-            )
-        )
+        fields = fields_for(name, ticket, user, departments=departments, units=units, catalogue=catalogue, lines=lines)
+        result.append(ActionForm(name=name, label=str(step.label), fields=fields, one_click=not fields, secondary=step.secondary))
     return result

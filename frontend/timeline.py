@@ -12,24 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from routing.models import TicketEvent
 from routing.phones import text_for
 from routing.roles import Role
-from routing.states import Satisfaction, State
+from routing.states import EventKind, Satisfaction, State
 
-KIND_LABELS = {
-    "ticket.registered": _("受理登记"), "ticket.resolved": _("直接办结"), "ticket.declined": _("不予受理"),
-    "ticket.dispatched": _("派单"), "ticket.sub_dispatched": _("二级派单"), "ticket.accepted": _("签收"),
-    "ticket.return_requested": _("申请退单"), "ticket.return_approved": _("同意退单"), "ticket.return_rejected": _("驳回退单"),
-    "ticket.extension_requested": _("申请延期"), "ticket.extension_approved": _("同意延期"),
-    "ticket.extension_rejected": _("驳回延期"), "ticket.replied": _("答复"), "ticket.reply_approved": _("答复审核通过"),
-    "ticket.reply_rejected": _("答复被退回"), "ticket.callback": _("回访"), "ticket.reopened": _("重办"),
-    "ticket.closed": _("办结"), "ticket.urged": _("催办"), "ticket.supervised": _("督办"), "ticket.merged": _("并单"),
-    "ticket.withdrawn": _("撤单"), "ticket.note": _("备注"), "ticket.contact_revealed": _("查看联系方式"),
-    "ticket.kpi_excluded": _("不纳入考核"), "ticket.card_yellow": _("黄牌预警"), "ticket.card_red": _("红牌超期"),
-    "ticket.chat_transcript": _("在线咨询记录"), "ticket.voicemail": _("电话留言"), "ticket.transcription": _("留言转写"),
-    "ticket.sms_media": _("短信附件"), "ticket.recording_played": _("收听录音"),
-    "ticket.rating_excluded": _("评价不纳入考核"), "ticket.card_excluded": _("红牌不纳入考核"), "ticket.appeal_filed": _("申请复核"),
-    "ticket.appeal_upheld": _("复核申诉成立"), "ticket.appeal_rejected": _("复核申诉驳回"),
-    "ticket.transferred": _("移交"), "ticket.transfer_reference": _("登记对方编号"), "ticket.call_transferred": _("来电转接"),
-}  # fmt: skip
+KIND_LABELS = dict(EventKind.choices)
 
 # data key → label; only these are shown (ids and internal flags are not).
 DETAIL_LABELS = {
@@ -37,8 +22,7 @@ DETAIL_LABELS = {
     "answer": _("答复"), "days": _("延期天数"), "handle_due": _("新办结时限"), "into": _("并入"), "channel": _("渠道"),
     "satisfaction": _("满意度"), "reached": _("联系上"), "solved": _("已解决"), "founded": _("属实"), "on_time": _("按时"),
     "deadline": _("时限"), "cited_rule_name": _("依据目录"), "suggested_department_name": _("建议承办单位"),
-    "decide_due": _("裁定期限"), "redispatched_to_name": _("改派至"), "what": _("事项"),
-    "decide_due": _("裁定期限"), "redispatched_to_name": _("改派至"), "line_name": _("移交至"), "reference": _("对方编号"),
+    "decide_due": _("裁定期限"), "redispatched_to_name": _("改派至"), "what": _("事项"), "line_name": _("移交至"), "reference": _("对方编号"),
     "previous_reference": _("原对方编号"), "referred_from_name": _("转来单位"), "referral_reference": _("转来编号"),
 }  # fmt: skip
 

@@ -25,7 +25,7 @@ from frontend.access import role_required
 from routing import disputes, hotissues, kpis, linkage, ratings, repeats, reviews, selectors
 from routing.models import KpiAppeal, Ticket, TicketEvent
 from routing.roles import HOTLINE_ROLES, Role
-from routing.states import Channel, State, TicketType, Urgency
+from routing.states import Channel, EventKind, State, TicketType, Urgency
 
 QUEUE_LIMIT = 100
 REPEATS_LIMIT = 30  # the first cards of the dispatch queue are checked for repeats
@@ -230,7 +230,7 @@ def _wall_context(user) -> dict:
     counts = selectors.city_counts(now=now)
     totals = kpis.compute()["totals"]
     labels = _kpi_labels()
-    recent = TicketEvent.objects.filter(kind__in=["ticket.registered", "ticket.dispatched", "ticket.replied", "ticket.closed", "ticket.card_red"]).select_related("ticket", "department").order_by("-created_at", "-id")[:12]
+    recent = TicketEvent.objects.filter(kind__in=[EventKind.REGISTERED, EventKind.DISPATCHED, EventKind.REPLIED, EventKind.CLOSED, EventKind.CARD_RED]).select_related("ticket", "department").order_by("-created_at", "-id")[:12]
     return {
         "now": now,
         "counts": counts,

@@ -9,7 +9,7 @@ changes a ticket's state.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -17,39 +17,33 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_fsm import ConcurrentTransition, can_proceed
 
-from routing import deadlines, disputes, effects, ratings, reviews
+from routing import deadlines, disputes, effects, ratings, reviews, transitions
 from routing.errors import InvalidInput, NotAllowed, TransitionConflict
 from routing.models import (
     Category, CategoryCorrection, Department, DispatchDispute, DispatchRule, EmergencyLine, KpiAppeal, KpiExclusion, ReplyReview, Ticket,
     TicketEvent, User,
 )  # fmt: skip
 from routing.roles import HOTLINE_ROLES, Actor, Role, as_actor
-from routing.states import Channel, Satisfaction, State
-
-# Event kinds shown on the citizen's tracking page.
-PUBLIC_KINDS = frozenset(
-    {
-        "ticket.registered", "ticket.resolved", "ticket.declined", "ticket.transferred", "ticket.dispatched", "ticket.accepted",
-        "ticket.reply_approved", "ticket.callback", "ticket.reopened", "ticket.closed", "ticket.merged", "ticket.reply_shared",
-        "ticket.withdrawn", "ticket.extension_approved",
-    }
-)  # fmt: skip
-
-# The event kind written by each transition.
-EVENT_KIND = {
-    "resolve": "ticket.resolved", "decline": "ticket.declined", "transfer": "ticket.transferred", "dispatch": "ticket.dispatched",
-    "sub_dispatch": "ticket.sub_dispatched", "accept": "ticket.accepted", "request_return": "ticket.return_requested",
-    "approve_return": "ticket.return_approved", "reject_return": "ticket.return_rejected",
-    "request_extension": "ticket.extension_requested", "approve_extension": "ticket.extension_approved",
-    "reject_extension": "ticket.extension_rejected", "reply": "ticket.replied", "approve_reply": "ticket.reply_approved",
-    "reject_reply": "ticket.reply_rejected", "callback": "ticket.callback", "reopen": "ticket.reopened",
-    "close": "ticket.closed", "urge": "ticket.urged", "supervise": "ticket.supervised", "merge": "ticket.merged",
-    "share_reply": "ticket.reply_shared", "withdraw": "ticket.withdrawn",
-}  # fmt: skip
-
+from routing.states import Channel, EventKind, Satisfaction, State
 
 # Transitions by which hotline staff stand by a ticket's category (dispatched, or settled at the hotline).
 CONFIRMING = frozenset({"dispatch", "resolve", "close", "callback"})
+
+
+# transition name → the named function a person calls to take it (``@performs``).
+PERFORMERS: dict[str, Callable[..., Ticket]] = {}
+
+
+def performs(name: str):
+    """Marks the function that performs transition ``name``: the API calls it as ``function(ticket, by=user,
+    **body)``, the body validated by the serializer the transition names as its input."""
+    transitions.step(name)  # a name that is not a transition fails at import
+
+    def register(function):
+        PERFORMERS[name] = function
+        return function
+
+    return register
 
 
 @dataclass
@@ -114,7 +108,7 @@ def perform(ticket: Ticket, name: str, *, by: User | Actor, apply, outcome: Outc
             locked.save()
             event = record_event(
                 locked,
-                kind=EVENT_KIND[name],
+                kind=transitions.step(name).kind,
                 actor=actor,
                 from_state=from_state,
                 data=outcome.data,
@@ -126,21 +120,24 @@ def perform(ticket: Ticket, name: str, *, by: User | Actor, apply, outcome: Outc
     return locked
 
 
-def record_event(ticket: Ticket, *, kind: str, actor: Actor, from_state: str = "", data: dict | None = None, department: Department | None = None) -> TicketEvent:
-    """Append one step to the ticket's timeline."""
+def record_event(
+    ticket: Ticket, *, kind: EventKind, actor: Actor, from_state: str = "", data: dict | None = None, department: Department | None = None
+) -> TicketEvent:
+    """Append one step to the ticket's timeline; a ``kind`` that is not an ``EventKind`` is a ValueError."""
+    kind = EventKind(kind)
     data = dict(data or {})
     if actor.user is not None and actor.department is not None and department is not None and actor.department.pk != department.pk:
         data.setdefault("actor_department", actor.department.pk)
     return TicketEvent.objects.create(
         ticket=ticket,
-        kind=kind,
+        kind=kind.value,
         from_state=from_state,
         to_state=ticket.state,
         actor=actor.user,
         actor_role=actor.role,
         department=department,
         data=data,
-        public=kind in PUBLIC_KINDS,
+        public=kind in transitions.PUBLIC_KINDS,
     )
 
 
@@ -154,6 +151,7 @@ def _required(value: str | None, field_name: str, *, max_length: int = 4000) -> 
 
 
 # --- the loop ---------------------------------------------------------------
+@performs("resolve")
 def resolve_ticket(ticket: Ticket, *, answer: str, by) -> Ticket:
     """直接办结: the agent answered at first contact."""
     answer = _required(answer, "answer")
@@ -161,6 +159,7 @@ def resolve_ticket(ticket: Ticket, *, answer: str, by) -> Ticket:
     return perform(ticket, "resolve", by=by, apply=lambda t: t.resolve(answer=answer, at=now), outcome=Outcome({"answer": answer}))
 
 
+@performs("decline")
 def decline_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
     """不予受理, with the reason the citizen is told."""
     reason = _required(reason, "reason")
@@ -183,6 +182,7 @@ def _reference(value: str | None, *, required: bool) -> str:
     return value
 
 
+@performs("transfer")
 def transfer_ticket(ticket: Ticket, *, line: EmergencyLine, reason: str, reference: str = "", by) -> Ticket:
     """移交 110/119/120/122: the matter is the line's, not 12345's. The line's reference (接警号) is kept
     when known (``record_transfer_reference`` adds it later). A ticket of a phone call also has the live call
@@ -207,6 +207,7 @@ def transfer_ticket(ticket: Ticket, *, line: EmergencyLine, reason: str, referen
     return perform(ticket, "transfer", by=by, apply=apply, outcome=outcome)
 
 
+@performs("dispatch")
 def dispatch_ticket(
     ticket: Ticket, *, department: Department, assisting: Iterable[Department] = (), by, rule=None, category: Category | None = None, model: dict | None = None
 ) -> Ticket:
@@ -245,6 +246,7 @@ def dispatch_ticket(
     return perform(ticket, "dispatch", by=by, apply=apply, outcome=Outcome(data))
 
 
+@performs("sub_dispatch")
 def sub_dispatch_ticket(ticket: Ticket, *, unit: Department, by) -> Ticket:
     """二级派单 to a unit under the department that has the ticket."""
     now = timezone.now()
@@ -258,6 +260,7 @@ def sub_dispatch_ticket(ticket: Ticket, *, unit: Department, by) -> Ticket:
     return perform(ticket, "sub_dispatch", by=by, apply=apply, outcome=Outcome({"unit": unit.pk, "unit_name": unit.name}))
 
 
+@performs("accept")
 def accept_ticket(ticket: Ticket, *, by) -> Ticket:
     """签收."""
     now = timezone.now()
@@ -271,6 +274,7 @@ def accept_ticket(ticket: Ticket, *, by) -> Ticket:
     return perform(ticket, "accept", by=by, apply=apply, outcome=outcome)
 
 
+@performs("request_return")
 def request_return(
     ticket: Ticket, *, reason: str, by, cited_rule: DispatchRule | None = None, suggested_department: Department | None = None
 ) -> Ticket:
@@ -305,6 +309,7 @@ def _decided(t: Ticket, outcome: Outcome, decision: str, actor: Actor, *, reason
         outcome.data["on_time"] = dispute.on_time
 
 
+@performs("approve_return")
 def approve_return(ticket: Ticket, *, by, department: Department | None = None, assisting: Iterable[Department] = (), reason: str = "") -> Ticket:
     """退单同意 (异议成立); with ``department`` the ticket is re-dispatched (改派) in the same transaction."""
     reason = (reason or "").strip()[:2000]
@@ -329,6 +334,7 @@ def approve_return(ticket: Ticket, *, by, department: Department | None = None, 
         return dispatch_ticket(returned, department=department, assisting=assisting, by=by)
 
 
+@performs("reject_return")
 def reject_return(ticket: Ticket, *, reason: str, by) -> Ticket:
     """退单驳回 (异议不成立): back to the department, in the state it asked from."""
     reason = _required(reason, "reason")
@@ -348,6 +354,7 @@ def reject_return(ticket: Ticket, *, reason: str, by) -> Ticket:
     return perform(ticket, "reject_return", by=by, apply=apply, outcome=outcome)
 
 
+@performs("request_extension")
 def request_extension(ticket: Ticket, *, days: int, reason: str, by) -> Ticket:
     """延期申请: up to 10 working days; the ticket keeps being handled meanwhile."""
     reason = _required(reason, "reason")
@@ -358,6 +365,7 @@ def request_extension(ticket: Ticket, *, days: int, reason: str, by) -> Ticket:
     )
 
 
+@performs("approve_extension")
 def approve_extension(ticket: Ticket, *, by) -> Ticket:
     outcome = Outcome()
 
@@ -370,10 +378,12 @@ def approve_extension(ticket: Ticket, *, by) -> Ticket:
     return perform(ticket, "approve_extension", by=by, apply=apply, outcome=outcome)
 
 
+@performs("reject_extension")
 def reject_extension(ticket: Ticket, *, by, reason: str = "") -> Ticket:
     return perform(ticket, "reject_extension", by=by, apply=lambda t: t.reject_extension(), outcome=Outcome({"reason": reason.strip()}))
 
 
+@performs("reply")
 def reply_ticket(ticket: Ticket, *, founded: bool, solved: bool, text: str, basis: str = "", by) -> Ticket:
     """答复: the department's answer, reviewed by the dispatcher before the citizen sees it."""
     text = _required(text, "text")
@@ -398,6 +408,7 @@ def reply_ticket(ticket: Ticket, *, founded: bool, solved: bool, text: str, basi
     return perform(ticket, "reply", by=by, apply=apply, outcome=outcome)
 
 
+@performs("approve_reply")
 def approve_reply(ticket: Ticket, *, by) -> Ticket:
     """审核通过: the citizen gets the reply and the satisfaction survey, and so does every caller merged into it."""
     with transaction.atomic():
@@ -428,6 +439,7 @@ def share_reply(main: Ticket) -> list[Ticket]:
     return shared
 
 
+@performs("reject_reply")
 def reject_reply(ticket: Ticket, *, reason: str, by) -> Ticket:
     reason = _required(reason, "reason")
 
@@ -438,6 +450,7 @@ def reject_reply(ticket: Ticket, *, reason: str, by) -> Ticket:
     return perform(ticket, "reject_reply", by=by, apply=apply, outcome=Outcome({"reason": reason}))
 
 
+@performs("callback")
 def callback_ticket(ticket: Ticket, *, reached: bool, solved: bool | None, satisfaction: str, by, auto_close: bool = True) -> Ticket:
     """回访. A satisfied (or basically satisfied) answer closes the ticket."""
     if not isinstance(reached, bool):
@@ -466,6 +479,7 @@ def citizen_rating(ticket: Ticket, *, satisfaction: str, solved: bool | None = N
     return ticket
 
 
+@performs("reopen")
 def reopen_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
     """不满意重办: back to the department; unsatisfied twice puts it under supervision."""
     reason = _required(reason, "reason")
@@ -481,21 +495,25 @@ def reopen_ticket(ticket: Ticket, *, reason: str, by) -> Ticket:
     return perform(ticket, "reopen", by=by, apply=apply, outcome=outcome)
 
 
+@performs("close")
 def close_ticket(ticket: Ticket, *, by) -> Ticket:
     now = timezone.now()
     return perform(ticket, "close", by=by, apply=lambda t: t.close(at=now))
 
 
+@performs("urge")
 def urge_ticket(ticket: Ticket, *, note: str = "", by) -> Ticket:
     """催办."""
     return perform(ticket, "urge", by=by, apply=lambda t: t.urge(), outcome=Outcome({"note": (note or "").strip()[:2000]}))
 
 
+@performs("supervise")
 def supervise_ticket(ticket: Ticket, *, note: str = "", by) -> Ticket:
     """督办."""
     return perform(ticket, "supervise", by=by, apply=lambda t: t.supervise(), outcome=Outcome({"note": (note or "").strip()[:2000]}))
 
 
+@performs("merge")
 def merge_ticket(ticket: Ticket, *, into: Ticket, by) -> Ticket:
     """并单: ``ticket`` is a duplicate of ``into``."""
     if into.pk == ticket.pk:
@@ -514,6 +532,7 @@ def merge_ticket(ticket: Ticket, *, into: Ticket, by) -> Ticket:
     return merged
 
 
+@performs("withdraw")
 def withdraw_ticket(ticket: Ticket, *, by, reason: str = "") -> Ticket:
     """撤单, only before the reply."""
     now = timezone.now()
@@ -534,7 +553,7 @@ def may_identify(ticket: Ticket, by) -> bool:
     return not (ticket.confidential and actor.role == Role.DEPARTMENT and not (actor.user and actor.user.can_reveal_contact))
 
 
-def _identifying(ticket: Ticket, *, kind: str, data: dict, by) -> TicketEvent:
+def _identifying(ticket: Ticket, *, kind: EventKind, data: dict, by) -> TicketEvent:
     """A signed-in user saw or heard what identifies the citizen: allowed by ``may_identify``, always logged."""
     actor = as_actor(by)
     if actor.user is None:
@@ -563,7 +582,7 @@ def record_transfer_reference(ticket: Ticket, *, reference: str, by) -> TicketEv
         if locked.transfer_reference:
             data["previous_reference"] = locked.transfer_reference
         Ticket.objects.filter(pk=locked.pk).update(transfer_reference=reference, updated_at=timezone.now())
-        event = record_event(locked, kind="ticket.transfer_reference", actor=actor, from_state=locked.state, data=data, department=locked.department)
+        event = record_event(locked, kind=EventKind.TRANSFER_REFERENCE, actor=actor, from_state=locked.state, data=data, department=locked.department)
     ticket.transfer_reference = reference
     return event
 
@@ -571,10 +590,10 @@ def record_transfer_reference(ticket: Ticket, *, reference: str, by) -> TicketEv
 def reveal_contact(ticket: Ticket, *, reason: str, by) -> TicketEvent:
     """查看联系方式: a department user sees the citizen's name and phone; always logged."""
     reason = _required(reason, "reason", max_length=500)
-    return _identifying(ticket, kind="ticket.contact_revealed", data={"reason": reason}, by=by)
+    return _identifying(ticket, kind=EventKind.CONTACT_REVEALED, data={"reason": reason}, by=by)
 
 
-def add_note(ticket: Ticket, *, text: str, by, kind: str = "ticket.note") -> TicketEvent:
+def add_note(ticket: Ticket, *, text: str, by, kind: EventKind = EventKind.NOTE) -> TicketEvent:
     """An internal note on the timeline (never public)."""
     actor = as_actor(by)
     text = _required(text, "text")
@@ -590,7 +609,7 @@ def exclude_from_kpis(ticket: Ticket, *, reason: str, by) -> Ticket:
     reason = _required(reason, "reason", max_length=200)
     with transaction.atomic():
         Ticket.objects.filter(pk=ticket.pk).update(kpi_excluded=True, kpi_exclusion_reason=reason)
-        record_event(ticket, kind="ticket.kpi_excluded", actor=actor, from_state=ticket.state, data={"reason": reason}, department=ticket.department)
+        record_event(ticket, kind=EventKind.KPI_EXCLUDED, actor=actor, from_state=ticket.state, data={"reason": reason}, department=ticket.department)
     ticket.refresh_from_db()
     return ticket
 
@@ -646,7 +665,7 @@ def file_appeal(ticket: Ticket, *, subject: str, reason: str, event_id: int | No
             decide_due=deadlines.appeal_decide_due(now),
         )  # fmt: skip
         data = {"appeal": appeal.pk, "subject": subject, "event": event.pk, "reason": reason, "what": ratings.describe(event), "decide_due": appeal.decide_due.isoformat()}
-        step = record_event(locked, kind="ticket.appeal_filed", actor=actor, from_state=locked.state, data=data, department=actor.department)
+        step = record_event(locked, kind=EventKind.APPEAL_FILED, actor=actor, from_state=locked.state, data=data, department=actor.department)
         effects.push(locked, step)
     return appeal
 
@@ -680,4 +699,4 @@ def decide_appeal(appeal: KpiAppeal, *, upheld: bool, reason: str, by) -> KpiApp
 def record_listened(ticket: Ticket, *, recording: str, by) -> TicketEvent:
     """收听录音: a staff member played the citizen's recorded voice (it identifies them like their phone); always logged."""
     recording = _required(recording, "recording", max_length=64)
-    return _identifying(ticket, kind="ticket.recording_played", data={"recording": recording}, by=by)
+    return _identifying(ticket, kind=EventKind.RECORDING_PLAYED, data={"recording": recording}, by=by)

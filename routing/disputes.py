@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from routing import deadlines
 from routing.models import Department, DispatchDispute, DispatchRule, Ticket, TicketEvent, User
+from routing.states import EventKind
 
 Outcome = DispatchDispute.Outcome
 
@@ -33,7 +34,7 @@ def rule_behind(ticket: Ticket, department: Department) -> int | None:
 
 
 def _dispatched_rule(ticket: Ticket) -> int | None:
-    last = TicketEvent.objects.filter(ticket=ticket, kind="ticket.dispatched").order_by("-created_at", "-id").values_list("data", flat=True).first()
+    last = TicketEvent.objects.filter(ticket=ticket, kind=EventKind.DISPATCHED).order_by("-created_at", "-id").values_list("data", flat=True).first()
     return (last or {}).get("catalogue_rule")
 
 
@@ -92,7 +93,7 @@ def report(lower: dt.datetime, upper: dt.datetime, *, limit: int = 50) -> dict:
     """Disputes filed in [lower, upper): per department, per catalogue rule, and the proposals."""
     now = timezone.now()
     filed = DispatchDispute.objects.filter(filed_at__gte=lower, filed_at__lt=upper, ticket__kpi_excluded=False)
-    dispatches = TicketEvent.objects.filter(kind="ticket.dispatched", created_at__gte=lower, created_at__lt=upper, ticket__kpi_excluded=False)
+    dispatches = TicketEvent.objects.filter(kind=EventKind.DISPATCHED, created_at__gte=lower, created_at__lt=upper, ticket__kpi_excluded=False)
     late = Q(outcome=Outcome.PENDING, decide_due__lt=now) | Q(decided_at__isnull=False, decided_at__gt=F("decide_due"))
 
     received = dict(dispatches.values("department_id").annotate(n=Count("id")).order_by().values_list("department_id", "n"))

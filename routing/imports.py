@@ -33,12 +33,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from routing import actions, hotissues, numbering, rules
+from routing import hotissues, numbering, rules, transitions
 from routing.intelligence import cues
 from routing.intake import MAX_DESCRIPTION
 from routing.models import Category, Citizen, Department, OutboxMessage, Ticket, TicketEvent, normalize_phone, phone_digest
 from routing.roles import Role
-from routing.states import Channel, State, TicketType
+from routing.states import Channel, EventKind, State, TicketType
 
 BATCH = 2000
 
@@ -360,20 +360,20 @@ def _write_batch(rows: list[Row], *, source: str, catalogue: _Catalogue) -> list
     events, messages = [], []
     for ticket in tickets:
         data = {"channel": ticket.channel, "imported": source, "external_id": ticket.external_id}
-        events.append(_event(ticket, "ticket.registered", "", State.REGISTERED, Role.SYSTEM, None, data, ticket.registered_at))
+        events.append(_event(ticket, EventKind.REGISTERED, "", State.REGISTERED, Role.SYSTEM, None, data, ticket.registered_at))
         if ticket.state == State.CLOSED:
-            events.append(_event(ticket, "ticket.replied", State.ACCEPTED, State.REPLIED, Role.DEPARTMENT, ticket.department, {"imported": source}, ticket.replied_at))
-            events.append(_event(ticket, "ticket.closed", State.RATED, State.CLOSED, Role.SYSTEM, ticket.department, {"imported": source}, ticket.closed_at))
+            events.append(_event(ticket, EventKind.REPLIED, State.ACCEPTED, State.REPLIED, Role.DEPARTMENT, ticket.department, {"imported": source}, ticket.replied_at))
+            events.append(_event(ticket, EventKind.CLOSED, State.RATED, State.CLOSED, Role.SYSTEM, ticket.department, {"imported": source}, ticket.closed_at))
         messages.append(OutboxMessage(kind="search.ticket", payload={"ticket_id": ticket.pk}, idempotency_key=f"search.ticket:{ticket.pk}:import"))
     TicketEvent.objects.bulk_create(events, batch_size=BATCH)
     OutboxMessage.objects.bulk_create(messages, batch_size=BATCH, ignore_conflicts=True)
     return [t.pk for t in tickets]
 
 
-def _event(ticket, kind, from_state, to_state, role, department, data, at) -> TicketEvent:
+def _event(ticket, kind: EventKind, from_state, to_state, role, department, data, at) -> TicketEvent:
     return TicketEvent(
-        ticket=ticket, kind=kind, from_state=from_state, to_state=to_state, actor_role=role, department=department,
-        data=data, public=kind in actions.PUBLIC_KINDS, created_at=at,
+        ticket=ticket, kind=kind.value, from_state=from_state, to_state=to_state, actor_role=role, department=department,
+        data=data, public=kind in transitions.PUBLIC_KINDS, created_at=at,
     )  # fmt: skip
 
 

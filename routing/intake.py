@@ -21,7 +21,7 @@ from routing import actions, effects, intelligence, linkage, numbering, outbox, 
 from routing.errors import InvalidInput
 from routing.models import Area, Attachment, Category, Citizen, EmergencyLine, IntelligencePolicy, Ticket, normalize_phone, phone_digest
 from routing.roles import SYSTEM, Actor, as_actor
-from routing.states import Channel, TicketType, Urgency
+from routing.states import Channel, EventKind, TicketType, Urgency
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +246,7 @@ def _create(request: IntakeRequest, actor: Actor) -> Ticket:
         data.update(proposed_department=proposal.department.pk, proposed_rule=proposal.rule.pk)
     if learned is not None:
         data.update(proposed_category=learned.best.category.pk, proposal_score=ticket.proposal_score, model=ticket.proposal_version)
-    event = actions.record_event(ticket, kind="ticket.registered", actor=actor, data=data)
+    event = actions.record_event(ticket, kind=EventKind.REGISTERED, actor=actor, data=data)
     effects.after_transition(ticket, event, notify_citizen=["registered"])
     outbox.enqueue("hotissue.join", {"ticket_id": ticket.pk}, key=f"hotissue.join:{ticket.pk}")  # the worker finds its hot issue
     return ticket

@@ -55,7 +55,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from routing.models import Area, Category, Department, KpiDay, KpiExclusion, KpiRolledDay, KpiSubject, Ticket, TicketEvent
-from routing.states import Satisfaction, TicketType
+from routing.states import EventKind, Satisfaction, TicketType
 
 log = logging.getLogger(__name__)
 
@@ -96,24 +96,24 @@ _SATISFIED = [Satisfaction.SATISFIED, Satisfaction.BASICALLY_SATISFIED]
 _SETTLES = Q(data__settles=True)
 # Counts of events; each is a column of KpiDay.
 COUNTS = {
-    "registered": Count("id", filter=Q(kind="ticket.registered")),
-    "resolved": Count("id", filter=Q(kind="ticket.resolved")),
-    "dispatched": Count("id", filter=Q(kind="ticket.dispatched")),
-    "accepted_on_time": Count("id", filter=Q(kind="ticket.accepted", data__on_time=True)),
-    "replied": Count("id", filter=Q(kind="ticket.replied")),
-    "replied_on_time": Count("id", filter=Q(kind="ticket.replied", data__on_time=True) & _SETTLES),
-    "due": Count("id", filter=Q(kind__in=["ticket.replied", "ticket.card_red"]) & _SETTLES),
-    "returned": Count("id", filter=Q(kind="ticket.return_approved")),
-    "rated": Count("id", filter=Q(kind="ticket.callback", data__satisfaction__in=[*_SATISFIED, Satisfaction.UNSATISFIED])),
-    "satisfied": Count("id", filter=Q(kind="ticket.callback", data__satisfaction__in=_SATISFIED)),
-    "fully_satisfied": Count("id", filter=Q(kind="ticket.callback", data__satisfaction=Satisfaction.SATISFIED)),
-    "reopened": Count("id", filter=Q(kind="ticket.reopened")),
+    "registered": Count("id", filter=Q(kind=EventKind.REGISTERED)),
+    "resolved": Count("id", filter=Q(kind=EventKind.RESOLVED)),
+    "dispatched": Count("id", filter=Q(kind=EventKind.DISPATCHED)),
+    "accepted_on_time": Count("id", filter=Q(kind=EventKind.ACCEPTED, data__on_time=True)),
+    "replied": Count("id", filter=Q(kind=EventKind.REPLIED)),
+    "replied_on_time": Count("id", filter=Q(kind=EventKind.REPLIED, data__on_time=True) & _SETTLES),
+    "due": Count("id", filter=Q(kind__in=[EventKind.REPLIED, EventKind.CARD_RED]) & _SETTLES),
+    "returned": Count("id", filter=Q(kind=EventKind.RETURN_APPROVED)),
+    "rated": Count("id", filter=Q(kind=EventKind.CALLBACK, data__satisfaction__in=[*_SATISFIED, Satisfaction.UNSATISFIED])),
+    "satisfied": Count("id", filter=Q(kind=EventKind.CALLBACK, data__satisfaction__in=_SATISFIED)),
+    "fully_satisfied": Count("id", filter=Q(kind=EventKind.CALLBACK, data__satisfaction=Satisfaction.SATISFIED)),
+    "reopened": Count("id", filter=Q(kind=EventKind.REOPENED)),
 }
 # The kinds any count looks at: the others (notes, urges, cards but red ones…) are never read.
 _COUNTED_KINDS = sorted(
     {
-        "ticket.registered", "ticket.resolved", "ticket.dispatched", "ticket.accepted", "ticket.replied", "ticket.card_red",
-        "ticket.return_approved", "ticket.callback", "ticket.reopened",
+        EventKind.REGISTERED, EventKind.RESOLVED, EventKind.DISPATCHED, EventKind.ACCEPTED, EventKind.REPLIED, EventKind.CARD_RED,
+        EventKind.RETURN_APPROVED, EventKind.CALLBACK, EventKind.REOPENED,
     }
 )  # fmt: skip
 

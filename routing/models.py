@@ -15,7 +15,7 @@ from django_fsm import ConcurrentTransitionMixin, FSMField
 from routing.machine import TicketMachine
 from routing.phones import mask_phone, normalize_phone, phone_digest  # noqa: F401 (the models' API since before routing.phones)
 from routing.roles import Role
-from routing.states import Channel, Satisfaction, State, TicketType, Urgency
+from routing.states import Channel, EventKind, Satisfaction, State, TicketType, Urgency
 
 
 class User(AbstractUser):
@@ -345,10 +345,10 @@ class TicketEventQuerySet(models.QuerySet):
 
 
 class TicketEvent(models.Model):
-    """One step of a ticket's timeline (append-only audit). Kinds are namespaced: ``ticket.dispatched``."""
+    """One step of a ticket's timeline (append-only audit). Kinds are namespaced (``ticket.dispatched``): an ``EventKind``."""
 
     ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="events")
-    kind = models.CharField(max_length=48, db_index=True)
+    kind = models.CharField(max_length=48, db_index=True, choices=EventKind.choices)
     from_state = models.CharField(max_length=24, blank=True)
     to_state = models.CharField(max_length=24, blank=True)
     actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

@@ -24,20 +24,20 @@ from django.utils.translation import gettext as _
 from routing import deadlines, kpis
 from routing.errors import InvalidInput, TransitionConflict
 from routing.models import KpiAppeal, KpiExclusion, KpiSubject, Ticket, TicketEvent
-from routing.states import Satisfaction
+from routing.states import EventKind, Satisfaction
 
 Subject = KpiSubject
 Outcome = KpiAppeal.Outcome
 
 # The events a supervisor may leave out, and those a department may appeal.
-_RATED = Q(kind="ticket.callback", data__satisfaction__in=list(Satisfaction.values))
-_SETTLING_RED_CARD = Q(kind="ticket.card_red", data__settles=True)
+_RATED = Q(kind=EventKind.CALLBACK, data__satisfaction__in=list(Satisfaction.values))
+_SETTLING_RED_CARD = Q(kind=EventKind.CARD_RED, data__settles=True)
 EXCLUDABLE = {Subject.RATING: _RATED, Subject.RED_CARD: _SETTLING_RED_CARD}
-APPEALABLE = {Subject.RATING: Q(kind="ticket.callback", data__satisfaction=Satisfaction.UNSATISFIED), Subject.RED_CARD: _SETTLING_RED_CARD}
+APPEALABLE = {Subject.RATING: Q(kind=EventKind.CALLBACK, data__satisfaction=Satisfaction.UNSATISFIED), Subject.RED_CARD: _SETTLING_RED_CARD}
 
 # The event each step writes.
-EXCLUDED_KIND = {Subject.RATING: "ticket.rating_excluded", Subject.RED_CARD: "ticket.card_excluded"}
-DECIDED_KIND = {True: "ticket.appeal_upheld", False: "ticket.appeal_rejected"}
+EXCLUDED_KIND = {Subject.RATING: EventKind.RATING_EXCLUDED, Subject.RED_CARD: EventKind.CARD_EXCLUDED}
+DECIDED_KIND = {True: EventKind.APPEAL_UPHELD, False: EventKind.APPEAL_REJECTED}
 
 
 def subject_of(value) -> str:
@@ -83,7 +83,7 @@ def open_item(ticket: Ticket, subject: str, *, appealable: bool, department_id: 
 
 def describe(event: TicketEvent) -> str:
     """The rating or red card in a few words, for a page or an export."""
-    if event.kind == "ticket.callback":
+    if event.kind == EventKind.CALLBACK:
         label = dict(Satisfaction.choices).get(event.data.get("satisfaction"), "")
         return _("回访评价「%(s)s」") % {"s": label}
     return _("红牌超期（办结时限）") if event.data.get("deadline") == "handle" else _("红牌超期（签收时限）")

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from routing.models import CALLBACK_WORK, DISPATCHER_WORK, OPEN, RUNNING, SUPERVISED, Category, Department, Ticket, TicketEvent, User
 from routing.roles import HOTLINE_ROLES, Role
-from routing.states import State
+from routing.states import EventKind, State
 
 
 def with_related(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
@@ -235,12 +235,12 @@ def timeline(ticket: Ticket) -> QuerySet[TicketEvent]:
 
 # Steps that carry the citizen's own words or voice: on a confidential ticket department staff
 # see that they happened, not what was said (a name or number said in a chat stays out).
-CITIZEN_CONTENT_KINDS = frozenset({"ticket.chat_transcript", "ticket.voicemail", "ticket.transcription", "ticket.sms_media"})
+CITIZEN_CONTENT_KINDS = frozenset({EventKind.CHAT_TRANSCRIPT, EventKind.VOICEMAIL, EventKind.TRANSCRIPTION, EventKind.SMS_MEDIA})
 WITHHELD = {"withheld": True}
 
 
 # Steps where someone saw or heard what identifies the citizen (routing.actions._identifying).
-IDENTIFYING_KINDS = frozenset({"ticket.contact_revealed", "ticket.recording_played"})
+IDENTIFYING_KINDS = frozenset({EventKind.CONTACT_REVEALED, EventKind.RECORDING_PLAYED})
 
 
 def timeline_for(user: User, ticket: Ticket, events=None) -> list[TicketEvent]:

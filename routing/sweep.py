@@ -16,7 +16,7 @@ from routing import effects, groups, outbox
 from routing.actions import record_event
 from routing.models import Ticket
 from routing.roles import SYSTEM, Role
-from routing.states import State
+from routing.states import EventKind, State
 
 
 @dataclass
@@ -33,6 +33,9 @@ def _deadline_name(ticket: Ticket) -> str:
     return "accept" if ticket.accepted_at is None else "handle"
 
 
+CARD_KIND = {"yellow": EventKind.CARD_YELLOW, "red": EventKind.CARD_RED}
+
+
 def _card(ticket_id: int, *, colour: str, now) -> bool:
     field = f"{colour}_card_at"
     with transaction.atomic():
@@ -45,7 +48,7 @@ def _card(ticket_id: int, *, colour: str, now) -> bool:
             # Overdue before any reply: this settles the handling round as late (routing.kpis).
             Ticket.objects.filter(pk=ticket_id).update(handle_settled_at=now)
             data["settles"] = True
-        event = record_event(ticket, kind=f"ticket.card_{colour}", actor=SYSTEM, from_state=ticket.state, data=data, department=ticket.department)
+        event = record_event(ticket, kind=CARD_KIND[colour], actor=SYSTEM, from_state=ticket.state, data=data, department=ticket.department)
         effects.push(ticket, event)
         audience = [groups.role(Role.SUPERVISOR)] + ([groups.department(ticket.department_id)] if ticket.department_id else [])
         outbox.enqueue(

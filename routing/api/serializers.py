@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from hotline.fields import Text, phone_validator
-from routing import privacy, selectors
+from routing import deadlines, privacy, selectors
 from routing.models import (
     Area, Category, Department, DispatchDispute, DispatchRule, EmergencyLine, KpiAppeal, KpiExclusion, KpiSubject, Ticket, TicketEvent,
 )  # fmt: skip
@@ -275,6 +275,7 @@ class TicketDetailSerializer(TicketSerializer):
 
 
 class TicketEventSerializer(serializers.ModelSerializer):
+    kind = serializers.CharField(max_length=48)  # an EventKind; documented as a string, as before it had choices
     actor = serializers.SerializerMethodField()
     department = DepartmentRefField(read_only=True)
 
@@ -718,7 +719,7 @@ class SubDispatchInput(serializers.Serializer):
 
 
 class ExtensionInput(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, max_value=10)
+    days = serializers.IntegerField(min_value=1, max_value=deadlines.MAX_EXTENSION_DAYS)
     reason = Text(max_length=4000)
 
 

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from routing import accounts, actions, disputes, exports, hotissues, intelligence, kpis, linkage, ratings, repeats, reviews, selectors
+from routing import accounts, actions, disputes, exports, hotissues, intelligence, kpis, linkage, ratings, repeats, reviews, selectors, transitions
 from routing.api import serializers as s
 from routing.errors import NotAllowed, NotFound, NotReady
 from routing.intelligence import review
@@ -161,37 +161,8 @@ class TicketEvents(ListAPIView):
         return selectors.timeline_for(self.request.user, ticket)
 
 
-# transition name → (input serializer, call(ticket, data, user) → ticket)
-TRANSITIONS = {
-    "resolve": (s.ResolveInput, lambda t, d, u: actions.resolve_ticket(t, answer=d["answer"], by=u)),
-    "decline": (s.ReasonInput, lambda t, d, u: actions.decline_ticket(t, reason=d["reason"], by=u)),
-    "transfer": (s.TransferInput, lambda t, d, u: actions.transfer_ticket(t, line=d["line"], reason=d["reason"], reference=d["reference"], by=u)),
-    "dispatch": (s.DispatchInput, lambda t, d, u: actions.dispatch_ticket(t, department=d["department"], assisting=d["assisting"], category=d["category"], by=u)),
-    "sub_dispatch": (s.SubDispatchInput, lambda t, d, u: actions.sub_dispatch_ticket(t, unit=d["unit"], by=u)),
-    "accept": (s.EmptyInput, lambda t, d, u: actions.accept_ticket(t, by=u)),
-    "request_return": (
-        s.ReturnInput,
-        lambda t, d, u: actions.request_return(t, reason=d["reason"], cited_rule=d["cited_rule"], suggested_department=d["suggested_department"], by=u),
-    ),
-    "approve_return": (
-        s.ApproveReturnInput,
-        lambda t, d, u: actions.approve_return(t, department=d["department"], assisting=d["assisting"], reason=d["reason"], by=u),
-    ),
-    "reject_return": (s.ReasonInput, lambda t, d, u: actions.reject_return(t, reason=d["reason"], by=u)),
-    "request_extension": (s.ExtensionInput, lambda t, d, u: actions.request_extension(t, days=d["days"], reason=d["reason"], by=u)),
-    "approve_extension": (s.EmptyInput, lambda t, d, u: actions.approve_extension(t, by=u)),
-    "reject_extension": (s.OptionalReasonInput, lambda t, d, u: actions.reject_extension(t, reason=d["reason"], by=u)),
-    "reply": (s.ReplyInput, lambda t, d, u: actions.reply_ticket(t, founded=d["founded"], solved=d["solved"], text=d["text"], basis=d["basis"], by=u)),
-    "approve_reply": (s.EmptyInput, lambda t, d, u: actions.approve_reply(t, by=u)),
-    "reject_reply": (s.ReasonInput, lambda t, d, u: actions.reject_reply(t, reason=d["reason"], by=u)),
-    "callback": (s.CallbackInput, lambda t, d, u: actions.callback_ticket(t, reached=d["reached"], solved=d["solved"], satisfaction=d["satisfaction"], by=u)),
-    "reopen": (s.ReasonInput, lambda t, d, u: actions.reopen_ticket(t, reason=d["reason"], by=u)),
-    "urge": (s.NoteInput, lambda t, d, u: actions.urge_ticket(t, note=d["note"], by=u)),
-    "supervise": (s.NoteInput, lambda t, d, u: actions.supervise_ticket(t, note=d["note"], by=u)),
-    "merge": (s.MergeInput, lambda t, d, u: actions.merge_ticket(t, into=d["into"], by=u)),
-    "withdraw": (s.OptionalReasonInput, lambda t, d, u: actions.withdraw_ticket(t, reason=d["reason"], by=u)),
-    "close": (s.EmptyInput, lambda t, d, u: actions.close_ticket(t, by=u)),
-}
+# transition name → (its input serializer, the action that performs it): from each transition's declaration.
+TRANSITIONS = {name: (getattr(s, step.input), actions.PERFORMERS[name]) for name, step in transitions.on_api().items()}
 
 
 class TicketTransition(APIView):
@@ -211,10 +182,10 @@ class TicketTransition(APIView):
         if transition not in TRANSITIONS:
             raise NotFound(_("没有名为「%(name)s」的操作") % {"name": transition[:50]}, code="unknown_transition")
         ticket = _ticket_for(request, number)
-        input_class, call = TRANSITIONS[transition]
+        input_class, perform = TRANSITIONS[transition]
         data = input_class(data=request.data if isinstance(request.data, dict) else {}, context={"request": request})
         data.is_valid(raise_exception=True)
-        call(ticket, data.validated_data, request.user)
+        perform(ticket, by=request.user, **data.validated_data)
         fresh = selectors.with_related(Ticket.objects.filter(pk=ticket.pk)).get()
         return Response(s.TicketDetailSerializer(fresh, context={"request": request}).data)
 
@@ -223,7 +194,7 @@ def _transition_view(name: str, input_class) -> type[TicketTransition]:
     @extend_schema(
         operation_id=f"tickets_{name}",
         summary=f"POST /api/v1/tickets/{{number}}/{name}/",
-        description=(TRANSITION_NOTES.get(name, "") + " 409 when the ticket's state or deadline does not allow it now; 403 for a role that may not.").strip(),
+        description=(transitions.step(name).note + " 409 when the ticket's state or deadline does not allow it now; 403 for a role that may not.").strip(),
         request=input_class,
         responses={200: s.TicketDetailSerializer},
     )
@@ -233,17 +204,6 @@ def _transition_view(name: str, input_class) -> type[TicketTransition]:
     return type(f"Ticket_{name}", (TicketTransition,), {"post": post, "__doc__": f"The ``{name}`` transition of a ticket."})
 
 
-TRANSITION_NOTES = {
-    "dispatch": "派单: to a lead department, optionally with assisting ones and a corrected category.",
-    "accept": "签收 by the lead department.",
-    "reply": "答复 by the lead department; the dispatcher approves or rejects it.",
-    "callback": "回访: the citizen's verdict; unsatisfied reopens within the limit.",
-    "merge": "并单 into another visible ticket (``into`` is its number).",
-    "transfer": (
-        "移交 to 110/119/120/122 (``line`` is a code of GET /api/v1/emergency-lines/), with the reason and the line's "
-        "reference when known; a ticket of a phone call also has the live call put through to the line."
-    ),
-}
 transition_views = {name: _transition_view(name, input_class) for name, (input_class, _call) in TRANSITIONS.items()}
 
 

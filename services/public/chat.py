@@ -26,10 +26,10 @@ from routing.errors import InvalidInput, NotAllowed, NotFound, TransitionConflic
 from routing.intake import IntakeRequest, register_ticket
 from routing.models import Category, Ticket, normalize_phone
 from routing.roles import HOTLINE_ROLES, SYSTEM
-from routing.states import Channel, TicketType
+from routing.states import Channel, EventKind, TicketType
 from services.public.models import MAX_CHAT_MESSAGE, ChatMessage, ChatSession
 
-TRANSCRIPT_KIND = "ticket.chat_transcript"
+TRANSCRIPT_KIND = EventKind.CHAT_TRANSCRIPT
 MAX_TRANSCRIPT = 3900  # add_note keeps notes at 4000 characters
 
 

@@ -17,10 +17,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from routing import actions, selectors
+from routing import actions, selectors, transitions
 from routing.models import Ticket, TicketEvent, phone_digest
 from routing.roles import citizen_actor
-from routing.states import State
+from routing.states import EventKind, State
 
 # Never equal to a hex digest, so a missing ticket costs the same compare as a wrong phone.
 _NO_MATCH = "-" * 64
@@ -30,21 +30,8 @@ ACCESS_MAX_AGE = 30 * 60
 REPLY_VISIBLE = frozenset({State.REPLY_APPROVED, State.RATED, State.CLOSED})
 WITHDRAWABLE = frozenset({State.REGISTERED, State.DISPATCHED, State.ACCEPTED, State.RETURN_REQUESTED})
 
-STEP_LABELS = {
-    "ticket.registered": gettext_lazy("已受理"),
-    "ticket.resolved": gettext_lazy("已直接答复并办结"),
-    "ticket.declined": gettext_lazy("不予受理"),
-    "ticket.dispatched": gettext_lazy("已派单"),
-    "ticket.accepted": gettext_lazy("承办单位已签收，正在办理"),
-    "ticket.extension_approved": gettext_lazy("办理时限已延长"),
-    "ticket.reply_approved": gettext_lazy("承办单位已答复"),
-    "ticket.callback": gettext_lazy("已回访"),
-    "ticket.reopened": gettext_lazy("重新办理"),
-    "ticket.closed": gettext_lazy("已办结"),
-    "ticket.merged": gettext_lazy("已与相同诉求合并办理"),
-    "ticket.withdrawn": gettext_lazy("已撤单"),
-    "ticket.transferred": gettext_lazy("已移交"),
-}
+# How the tracking page names each step: registration here, each public transition in its declaration (routing.machine).
+STEP_LABELS = {EventKind.REGISTERED: gettext_lazy("已受理"), **transitions.citizen_labels()}
 DEFAULT_STEP_LABEL = gettext_lazy("办理进展")
 
 
@@ -105,11 +92,11 @@ def _iso(value: datetime) -> str:
 
 
 def _step(event: TicketEvent) -> PublicStep:
-    department = event.department.name if event.kind == "ticket.dispatched" and event.department is not None else None
+    department = event.department.name if event.kind == EventKind.DISPATCHED and event.department is not None else None
     label = str(STEP_LABELS.get(event.kind, DEFAULT_STEP_LABEL))
     if department:
         label = _("已派至%(department)s办理") % {"department": department}
-    elif event.kind == "ticket.transferred" and isinstance(event.data, dict) and event.data.get("line_name"):
+    elif event.kind == EventKind.TRANSFERRED and isinstance(event.data, dict) and event.data.get("line_name"):
         label = _("已移交%(line)s处理") % {"line": event.data["line_name"]}
     return PublicStep(kind=event.kind, label=label, at=event.created_at, department=department)
 

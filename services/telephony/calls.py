@@ -21,7 +21,7 @@ from routing.errors import InvalidInput
 from routing.intake import IntakeRequest, register_ticket
 from routing.models import Citizen, Ticket, User, normalize_phone, phone_digest
 from routing.roles import HOTLINE_ROLES, SYSTEM
-from routing.states import Channel, TicketType
+from routing.states import Channel, EventKind, TicketType
 from services.telephony import callbacks
 from services.telephony.models import CallRecord
 
@@ -174,7 +174,7 @@ def _create_ticket(call: CallRecord) -> None:
     if result.created:
         actions.add_note(
             ticket,
-            kind="ticket.voicemail",
+            kind=EventKind.VOICEMAIL,
             text=_("来电留言录音：%(url)s（%(seconds)d 秒，通话 %(sid)s）")
             % {"url": call.recording_url or "-", "seconds": call.recording_duration or 0, "sid": call.call_sid},
             by=SYSTEM,
@@ -185,7 +185,7 @@ def _create_ticket(call: CallRecord) -> None:
 def _note_transcription(call: CallRecord) -> None:
     """Put the transcription on the ticket's timeline once both exist (either may arrive first)."""
     if call.ticket_id and call.transcription_text and not call.transcription_noted:
-        actions.add_note(call.ticket, kind="ticket.transcription", text=_("留言转写：%(text)s") % {"text": call.transcription_text}, by=SYSTEM)
+        actions.add_note(call.ticket, kind=EventKind.TRANSCRIPTION, text=_("留言转写：%(text)s") % {"text": call.transcription_text}, by=SYSTEM)
         call.transcription_noted = True
 
 

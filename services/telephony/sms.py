@@ -34,7 +34,7 @@ from routing.errors import DomainError
 from routing.intake import IntakeRequest, register_ticket
 from routing.models import Citizen, OutboxMessage, Ticket, normalize_phone, phone_digest
 from routing.roles import SYSTEM, citizen_actor
-from routing.states import Channel, Satisfaction, State, TicketType
+from routing.states import Channel, EventKind, Satisfaction, State, TicketType
 from services.telephony import calls, conf, progress
 from services.telephony.http import rest_client
 from services.telephony.models import SmsMessage
@@ -164,7 +164,7 @@ def _register(message: SmsMessage, params: Mapping) -> str:
     media = [params.get(f"MediaUrl{i}") for i in range(min(message.num_media, 10))]
     media = [url for url in media if url]
     if result.created and media:
-        actions.add_note(ticket, kind="ticket.sms_media", text=_("短信附带的图片：%(urls)s") % {"urls": " ".join(media)}, by=SYSTEM)
+        actions.add_note(ticket, kind=EventKind.SMS_MEDIA, text=_("短信附带的图片：%(urls)s") % {"urls": " ".join(media)}, by=SYSTEM)
     return _("您的诉求已受理，工单号 %(number)s。查询办理进度：%(url)s") % {"number": ticket.number, "url": progress.tracking_url(ticket.number)}
 
 

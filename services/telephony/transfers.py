@@ -22,13 +22,13 @@ from twilio.twiml.voice_response import Dial, VoiceResponse
 from routing import actions, outbox
 from routing.models import OutboxMessage, Ticket, TicketEvent
 from routing.roles import SYSTEM
-from routing.states import Channel
+from routing.states import Channel, EventKind
 from services.telephony import conf, twiml
 from services.telephony.http import rest_client
 from services.telephony.models import CallRecord
 
 OUTBOX_KIND = "call.transfer"
-EVENT_KIND = "ticket.call_transferred"
+EVENT_KIND = EventKind.CALL_TRANSFERRED
 CALL_SID = re.compile(r"(?<![0-9A-Za-z])(CA[0-9a-fA-F]{32})(?![0-9A-Za-z])")
 DIAL_TIMEOUT = 30  # seconds the line rings before the caller hears that it did not answer
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.utils import translation
 
-from routing.machine import TRANSITIONS
 from routing.models import Ticket
 from routing.roles import Role
 from routing.states import State
+from routing.transitions import STEPS
 
 
 def _state(value) -> str:
@@ -23,7 +23,7 @@ def _state(value) -> str:
 def markdown_table() -> str:
     """One row per transition: from which states, to which, and which roles (department = the ticket's own)."""
     rows = ["| transition | from | to | who |", "|---|---|---|---|"]
-    for name in TRANSITIONS:
+    for name in STEPS:
         meta = getattr(Ticket, name)._django_fsm
         sources = sorted(meta.transitions, key=list(State.values).index)
         targets = {_state(t.target) for t in meta.transitions.values()}
