@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("routing", "0014_kpi_appeals")]
+    dependencies = [("routing", "0015_event_kind_choices")]
 
     operations = [
         migrations.AddField(model_name="ticketsignature", name="registered_at", field=models.DateTimeField(blank=True, null=True)),
