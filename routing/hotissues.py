@@ -35,7 +35,7 @@ import jieba
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import F, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models.functions import RowNumber, Substr
 from django.utils import timezone
 from sklearn.utils import murmurhash3_32
 
@@ -55,6 +55,8 @@ PROBE_TERMS = 24
 CANDIDATES = 4
 SIGNATURE_BATCH = 2000  # an import's signatures are cut in batches on other cores while the ones before are clustered
 SAVE_EVERY = 20000
+CONSOLIDATE_ALWAYS = 16  # issues up to this size look for an issue to merge with after every new member,
+CONSOLIDATE_EVERY = 8  # larger ones after every eighth
 TITLE_SAMPLE = 5
 KEYWORDS = 6
 # "Growing fast": supervisors are told once.
@@ -180,6 +182,8 @@ class Clusterer:
         cluster.changed = True
         cluster.joined.append((ticket_id, round(score, 4), at))
         self._reindex(cluster)
+        if cluster.count > CONSOLIDATE_ALWAYS and cluster.count % CONSOLIDATE_EVERY:
+            return cluster  # a large issue moves little with one more ticket: it looks for issues to merge now and then
         return self._consolidate(cluster, at)
 
     def _consolidate(self, cluster: Cluster, at: dt.datetime) -> Cluster:
@@ -360,7 +364,7 @@ def _place(rows: list[dict]) -> tuple[str, int | None]:
             return address[:200], None
     places = Counter()
     for r in rows:
-        places.update(set(_PLACE.findall(rep.normalize(f"{r['ticket__title']} {r['ticket__description'][:200]}"))))
+        places.update(set(_PLACE.findall(rep.normalize(f"{r['ticket__title']} {r['head']}"))))
     if places:
         place, n = places.most_common(1)[0]
         if n >= max(2, len(rows) // 4) or len(rows) == 1:
@@ -377,9 +381,10 @@ def refresh(issue_ids: Iterable[int], *, alert: bool = True, now: dt.datetime | 
         rows: dict[int, list[dict]] = defaultdict(list)
         for row in (
             TicketSignature.objects.filter(issue_id__in=chunk)
+            .annotate(head=Substr("ticket__description", 1, 200))  # what a title or a place is read from
             .values(
                 "issue_id", "similarity", "ticket_id", "ticket__registered_at", "ticket__citizen_id", "ticket__endorsements",
-                "ticket__title", "ticket__description", "ticket__address", "ticket__area_id", "ticket__area__name",
+                "ticket__title", "head", "ticket__address", "ticket__area_id", "ticket__area__name",
             )
             .iterator(chunk_size=5000)
         ):  # fmt: skip
@@ -395,11 +400,11 @@ def refresh(issue_ids: Iterable[int], *, alert: bool = True, now: dt.datetime | 
             issue.last_at = max(m["ticket__registered_at"] for m in members)
             issue.days = dict(sorted(Counter(_day(m["ticket__registered_at"]) for m in members).items()))
             representative = sorted(members, key=lambda m: (-m["similarity"], m["ticket__registered_at"]))[:TITLE_SAMPLE]
-            issue.title = (representative[0]["ticket__title"] or representative[0]["ticket__description"][:40])[:200]
+            issue.title = (representative[0]["ticket__title"] or representative[0]["head"][:40])[:200]
             issue.place, issue.area_id = _place(members)
             if issue.count >= 2:
                 unit = _as_cluster(issue).unit()
-                issue.keywords = _keywords([m["ticket__title"] or m["ticket__description"][:40] for m in representative], unit)
+                issue.keywords = _keywords([m["ticket__title"] or m["head"][:40] for m in representative], unit)
             issue.heat, _n = heat(issue.days, issue.callers, issue.endorsements, end=timezone.localtime(issue.last_at).date())
             if alert and issue.notified_at is None and _growing_fast(issue, members, now):
                 issue.notified_at = now
