@@ -47,7 +47,7 @@ from routing.roles import Role
 
 WINDOW = dt.timedelta(days=14)  # an issue takes new members until it has been quiet this long
 JOIN_THRESHOLD = 0.10  # cosine of a ticket to an issue's centroid (calibrated in docs/INTELLIGENCE.md)
-MERGE_THRESHOLD = 0.22  # cosine of two issues' centroids
+MERGE_THRESHOLD = 0.24  # cosine of two issues' centroids
 SINGLE_MERGE_THRESHOLD = JOIN_THRESHOLD
 CENTROID_TERMS = 128
 INDEX_TERMS = 16
@@ -191,18 +191,21 @@ class Clusterer:
         a single pass would otherwise keep one problem split by the order its messages came in."""
         while cluster.count >= 2:
             unit = cluster.unit()
-            other, best = None, 0.0
+            other, best, cosine = None, 0.0, 0.0
             for candidate in self._candidates(cluster.strongest()[:PROBE_TERMS], at, besides=cluster.key):
-                margin = _dot(unit, candidate.unit()) - merge_threshold(cluster, candidate)
+                score = _dot(unit, candidate.unit())
+                margin = score - merge_threshold(cluster, candidate)
                 if margin >= 0 and (other is None or margin > best):
-                    other, best = candidate, margin
+                    other, best, cosine = candidate, margin, score
             if other is None:
                 return cluster
             big, small = (cluster, other) if (cluster.count, -cluster.key) >= (other.count, -other.key) else (other, cluster)
             big.add(small.total)
             big.count += small.count
             big.first_at, big.last_at = min(big.first_at, small.first_at), max(big.last_at, small.last_at)
-            big.joined.extend(small.joined)
+            # The smaller issue's members joined this one at the merge's cosine: one that started its issue
+            # (1.0 there) is no closer to this one than that, and must not become its title.
+            big.joined.extend((ticket_id, min(was, round(cosine, 4)), joined_at) for ticket_id, was, joined_at in small.joined)
             big.changed = True
             self.absorbed.append((small.key, big))
             self.merged_into[small.key] = big

@@ -224,8 +224,8 @@ def _core(name: str, kind: str) -> str:
 
 # Fitted by ``python -m routing.intelligence.review --fit`` on routing/fixtures/reply_pairs.jsonl.
 RELEVANCE_FEATURES = ("cosine", "coverage", "place", "other_place", "numbers", "shared", "echo")
-RELEVANCE_WEIGHTS = (3.305, 5.157, 1.35, -1.503, 0.917, 3.149, 4.102)
-RELEVANCE_BIAS = -3.063
+RELEVANCE_WEIGHTS = (3.273, 5.159, 1.326, -1.479, 0.993, 3.13, 4.169)
+RELEVANCE_BIAS = -3.08
 DISTINCTIVE_WORDS = 15
 _MIN_IDF = 2.5  # words at least this rare in the city's messages tell one problem from another
 
