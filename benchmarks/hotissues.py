@@ -103,12 +103,9 @@ def scale_to(total: int) -> dict:
                 "registered_at": f"registered_at - {shift}", "replied_at": f"replied_at - {shift}", "closed_at": f"closed_at - {shift}",
                 "extension_pending": "false", "extension_reason": "''", "extension_count": "0", "return_reason": "''",
                 "return_from_state": "''", "unsatisfied_count": "0", "supervised": "false", "urge_count": "0", "decline_reason": "''",
-                "proposal": "'{}'::jsonb", "proposal_version": "''",
+                "proposal": "'{}'::jsonb", "proposal_version": "''", "referred_from_id": "NULL", "referral_reference": "''",
             }  # fmt: skip
             columns = [f.column for f in Ticket._meta.concrete_fields]
-            for column in ("referral_reference", "referred_from_id"):
-                if column in columns:
-                    shifted[column] = "NULL" if column.endswith("_id") else "''"
             cursor.execute(
                 f"""
                 INSERT INTO routing_ticket ({", ".join(columns)})
