@@ -34,8 +34,8 @@ from operator import itemgetter
 import jieba
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import F, Q, Window
-from django.db.models.functions import RowNumber, Substr
+from django.db.models import F, Q, Value, Window
+from django.db.models.functions import Least, RowNumber, Substr
 from django.utils import timezone
 from sklearn.utils import murmurhash3_32
 
@@ -48,7 +48,6 @@ from routing.roles import Role
 WINDOW = dt.timedelta(days=14)  # an issue takes new members until it has been quiet this long
 JOIN_THRESHOLD = 0.10  # cosine of a ticket to an issue's centroid (calibrated in docs/INTELLIGENCE.md)
 MERGE_THRESHOLD = 0.24  # cosine of two issues' centroids
-SINGLE_MERGE_THRESHOLD = JOIN_THRESHOLD
 CENTROID_TERMS = 128
 INDEX_TERMS = 16
 PROBE_TERMS = 24
@@ -115,7 +114,7 @@ class Clusterer:
         self.index: dict[int, dict[int, float]] = defaultdict(dict)  # column → {cluster key: unit weight}
         self._indexed: dict[int, list[int]] = {}
         self._next_new = -1
-        self.absorbed: list[tuple[int, Cluster]] = []  # (key of an issue merged away, the issue it went into)
+        self.absorbed: list[tuple[int, Cluster, float]] = []  # (key of an issue merged away, the issue it went into, their cosine)
         self.merged_into: dict[int, Cluster] = {}
 
     def rename(self, old: int, new: int) -> None:
@@ -191,12 +190,11 @@ class Clusterer:
         a single pass would otherwise keep one problem split by the order its messages came in."""
         while cluster.count >= 2:
             unit = cluster.unit()
-            other, best, cosine = None, 0.0, 0.0
+            other, cosine = None, 0.0
             for candidate in self._candidates(cluster.strongest()[:PROBE_TERMS], at, besides=cluster.key):
                 score = _dot(unit, candidate.unit())
-                margin = score - merge_threshold(cluster, candidate)
-                if margin >= 0 and (other is None or margin > best):
-                    other, best, cosine = candidate, margin, score
+                if score >= MERGE_THRESHOLD and score > cosine:
+                    other, cosine = candidate, score
             if other is None:
                 return cluster
             big, small = (cluster, other) if (cluster.count, -cluster.key) >= (other.count, -other.key) else (other, cluster)
@@ -204,10 +202,11 @@ class Clusterer:
             big.count += small.count
             big.first_at, big.last_at = min(big.first_at, small.first_at), max(big.last_at, small.last_at)
             # The smaller issue's members joined this one at the merge's cosine: one that started its issue
-            # (1.0 there) is no closer to this one than that, and must not become its title.
+            # (1.0 there) is no closer to this one than that, and must not become its title (saved members
+            # are capped the same way when they move, in ``_save``).
             big.joined.extend((ticket_id, min(was, round(cosine, 4)), joined_at) for ticket_id, was, joined_at in small.joined)
             big.changed = True
-            self.absorbed.append((small.key, big))
+            self.absorbed.append((small.key, big, round(cosine, 4)))
             self.merged_into[small.key] = big
             for column in self._indexed.pop(small.key, ()):
                 self.index[column].pop(small.key, None)
@@ -222,12 +221,6 @@ def _dot(a: dict[int, float], b: dict[int, float]) -> float:
     if len(a) > len(b):
         a, b = b, a
     return sum(a[c] * b[c] for c in a.keys() & b.keys())
-
-
-def merge_threshold(a: Cluster, b: Cluster) -> float:
-    """How close two issues must be to become one. A lone ticket is a ticket: it joins at the join
-    threshold, as it would have had it come after the issue had formed."""
-    return SINGLE_MERGE_THRESHOLD if min(a.count, b.count) == 1 else MERGE_THRESHOLD
 
 
 def _centroid_bytes(total: dict[int, float]) -> bytes:
@@ -261,11 +254,11 @@ def _save(clusterer: Clusterer, signatures: dict[int, similarity.Signature]) -> 
     for cluster, issue in zip(new, created, strict=True):
         clusterer.rename(cluster.key, issue.pk)
     merged_away = []
-    for small_key, big in clusterer.absorbed:
+    for small_key, big, cosine in clusterer.absorbed:
         while big.key in clusterer.merged_into:  # the issue it joined was merged on in its turn
             big = clusterer.merged_into[big.key]
         if small_key > 0:  # saved before: its members move, the row goes
-            TicketSignature.objects.filter(issue_id=small_key).update(issue_id=big.key)
+            TicketSignature.objects.filter(issue_id=small_key).update(issue_id=big.key, similarity=Least("similarity", Value(cosine)))
             merged_away.append(small_key)
     if merged_away:
         HotIssue.objects.filter(pk__in=merged_away).delete()
