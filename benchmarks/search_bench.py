@@ -86,6 +86,8 @@ def _row_for(model, values: dict) -> tuple[list[str], list]:
             row.append(field.get_default())
         else:
             row.append("")
+        if isinstance(row[-1], (dict, list)):  # a JSON column's value (its default, {} or [])
+            row[-1] = json.dumps(row[-1], ensure_ascii=False)
     return columns, row
 
 
@@ -329,6 +331,95 @@ def run_queries(queries) -> dict[str, list[float]]:
     return timings
 
 
+def list_searches(rng: random.Random, phones: list[str], departments, n: int) -> dict:
+    """The ticket list's ``q`` (``GET /api/v1/tickets/?q=``) through the API view in process: the engine's ids,
+    the database's page of 20 and its count, serialized as the API answers. Beside it, the same words as one raw
+    Elasticsearch query (the baseline) and, a few times, the ``icontains`` scan the list used before."""
+    from django.db.models import Q as DbQ
+    from rest_framework.test import APIRequestFactory, force_authenticate
+
+    from knowledge import vocabulary
+    from routing.api.views import TicketListCreate
+    from routing.models import Ticket, User
+    from routing.roles import Role
+
+    dispatcher, _ = User.objects.get_or_create(username="bench-dispatcher", defaults={"role": Role.DISPATCHER})
+    staff = []
+    for department in departments.values():
+        user, _ = User.objects.get_or_create(username=f"bench-{department.code}", defaults={"role": Role.DEPARTMENT, "department": department})
+        staff.append(user)
+    max_id = Ticket.objects.order_by("-id").values_list("id", flat=True).first() or 1
+    sample = list(Ticket.objects.filter(id__in=[rng.randint(1, max_id) for _ in range(n)]).values("number", "description"))
+    factory, view = APIRequestFactory(), TicketListCreate.as_view()
+
+    def words_of(row) -> str:
+        words = [w for w in vocabulary.query_words(row["description"]) if len(w) > 1]
+        return " ".join(rng.sample(words, min(2, len(words)))) or "路灯"
+
+    cases: list[tuple[str, object, dict]] = []
+    for row in sample:
+        cases.append(("list q: two words", dispatcher, {"q": words_of(row)}))
+    for row in sample[: n // 2]:
+        cases.append(("list q: two words + state", dispatcher, {"q": words_of(row), "state": "closed"}))
+        cases.append(("list q: number", dispatcher, {"q": row["number"]}))
+        cases.append(("list q: caller's phone", dispatcher, {"q": rng.choice(phones)}))
+        cases.append(("list q: department staff, two words", rng.choice(staff), {"q": words_of(row)}))
+    rng.shuffle(cases)
+
+    def run(user, params) -> float:
+        request = factory.get("/api/v1/tickets/", params, HTTP_HOST="localhost")
+        force_authenticate(request, user=user)
+        started = time.perf_counter()
+        response = view(request)
+        response.render()
+        elapsed = (time.perf_counter() - started) * 1000
+        assert response.status_code == 200, response.content[:300]
+        return elapsed
+
+    for _kind, user, params in cases[:30]:  # warm-up
+        run(user, params)
+    timings: dict[str, list[float]] = {}
+    for kind, user, params in cases:
+        timings.setdefault(kind, []).append(run(user, params))
+
+    from knowledge.search import elastic
+
+    raw = []
+    if settings_backend() == "elasticsearch":
+        es = elastic.client()
+        for kind, _user, params in cases:
+            if kind != "list q: two words":
+                continue
+            body = {"query": {"match": {"text_seg": {"query": params["q"], "operator": "and"}}}, "sort": [{"registered_at": "desc"}], "size": 20, "_source": False}
+            started = time.perf_counter()
+            es.search(index=elastic.alias_name("tickets"), body=body)
+            raw.append((time.perf_counter() - started) * 1000)
+    scans = []
+    for row in sample[:3]:
+        word = (words_of(row).split() or ["路灯"])[0]
+        started = time.perf_counter()
+        list(Ticket.objects.filter(DbQ(description__icontains=word) | DbQ(address__icontains=word) | DbQ(title__icontains=word)).order_by("-registered_at", "-id").values_list("id", flat=True)[:20])
+        Ticket.objects.filter(DbQ(description__icontains=word) | DbQ(address__icontains=word) | DbQ(title__icontains=word)).count()
+        scans.append((time.perf_counter() - started) * 1000)
+
+    def stats(values):
+        return {"n": len(values), "p50": round(percentile(values, 50), 1), "p95": round(percentile(values, 95), 1), "p99": round(percentile(values, 99), 1), "max": round(max(values), 1)}
+
+    everything = [t for values in timings.values() for t in values]
+    out = {kind: stats(v) for kind, v in sorted(timings.items())}
+    out["list q: all"] = stats(everything)
+    if raw:
+        out["baseline: raw Elasticsearch match, 20 newest"] = stats(raw)
+    out["before: icontains scan, page + count"] = stats(scans)
+    return out
+
+
+def settings_backend() -> str:
+    from django.conf import settings
+
+    return settings.SEARCH_BACKEND
+
+
 def deep_page(pages: list[int]) -> list[tuple[int, float]]:
     """Latency of far pages of a query every ticket matches (their addresses all say 示范市): beyond the 10,000-hit window."""
     from knowledge import search
@@ -370,6 +461,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="reindex: processes that segment text (manage.py search_reindex --workers)")
     parser.add_argument("--output", type=Path, default=ROOT / "var" / "bench" / "search_bench.json")
     parser.add_argument("--allow-any-database", action="store_true")
+    parser.add_argument("--list-only", action="store_true", help="only the ticket list's search (with --reuse-data --skip-reindex)")
     args = parser.parse_args()
     setup_django(args)
 
@@ -430,6 +522,10 @@ def main() -> None:
         print(json.dumps(report["reindex"], indent=2), flush=True)
     search.refresh()
 
+    if args.list_only:
+        report["list_ms"] = list_searches(rng, phones, departments, max(args.queries // 3, 20))
+        print(json.dumps(report["list_ms"], ensure_ascii=False, indent=1))
+        return
     queries = build_queries(rng, phones, categories, departments, args.queries)
     run_queries(queries[:40])  # warm-up: jieba, connections, caches
     timings = run_queries(queries)
@@ -445,11 +541,15 @@ def main() -> None:
     report["deep_pages_ms"] = [{"page": p, "ms": round(ms, 1), "hits": n, "count": c} for p, ms, n, c in deep_page([1, 100, 600, 2000])]
     followed = cursor_pages(100)
     report["cursor_pages_ms"] = {"pages": len(followed), "p50": round(percentile(followed, 50), 1), "p95": round(percentile(followed, 95), 1), "max": round(max(followed), 1)}
+    report["list_ms"] = list_searches(rng, phones, departments, max(args.queries // 3, 20))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
 
     print("\n| search | n | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|")
     for kind, row in report["latency_ms"].items():
+        print(f"| {kind} | {row['n']} | {row['p50']} | {row['p95']} | {row['p99']} | {row['max']} |")
+    print("\n| ticket list search (API view) | n | p50 ms | p95 ms | p99 ms | max ms |\n|---|---|---|---|---|---|")
+    for kind, row in report["list_ms"].items():
         print(f"| {kind} | {row['n']} | {row['p50']} | {row['p95']} | {row['p99']} | {row['max']} |")
     print("\ndeep pages (tickets matching 示范市 — all of them —, 20 per page):")
     for row in report["deep_pages_ms"]:

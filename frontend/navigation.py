@@ -13,6 +13,7 @@ WORKSPACES = [
     ("department", _("承办单位"), {Role.DEPARTMENT}),
     ("supervisor", _("督办"), {Role.SUPERVISOR}),
     ("supervisor-wall", _("大屏"), {Role.SUPERVISOR}),
+    ("ticket-search", _("工单查询"), {Role.AGENT, Role.DISPATCHER, Role.SUPERVISOR, Role.DEPARTMENT}),
 ]
 
 

@@ -18,5 +18,6 @@ urlpatterns = [
     path("supervisor/overdue/", workspaces.supervisor_overdue, name="supervisor-overdue"),
     path("supervisor/wall/", workspaces.supervisor_wall, name="supervisor-wall"),
     path("supervisor/wall/live/", workspaces.supervisor_wall_live, name="supervisor-wall-live"),
+    path("tickets/", workspaces.ticket_search, name="ticket-search"),
     path("tickets/<str:number>/", views.ticket_detail, name="ticket-detail"),
 ]

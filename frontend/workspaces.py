@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from urllib.parse import urlencode
+
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Q
 from django.shortcuts import render
 from django.template import TemplateDoesNotExist
@@ -23,6 +26,7 @@ from frontend import cards, hotspots, reference, replyreview
 from frontend.timeline import KIND_LABELS
 from frontend.access import role_required
 from routing import disputes, hotissues, kpis, linkage, ratings, repeats, reviews, selectors
+from routing.errors import DomainError
 from routing.models import KpiAppeal, Ticket, TicketEvent
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import Channel, EventKind, State, TicketType, Urgency
@@ -104,6 +108,28 @@ def dispatch(request):
 @role_required(Role.DISPATCHER, Role.SUPERVISOR)
 def dispatch_queue(request):
     return render(request, "frontend/partials/dispatch_queue.html", {"sections": _dispatch_sections(request.user)})
+
+
+# --- ticket search ----------------------------------------------------------------------
+SEARCH_PAGE_SIZE = 20
+
+
+@role_required(*HOTLINE_ROLES, Role.DEPARTMENT)
+def ticket_search(request):
+    """工单查询: the tickets this user may see, by number (or its beginning), caller's phone (hotline roles)
+    or words, optionally in one state; the very list of the API (``selectors.filtered_list``)."""
+    q = (request.GET.get("q") or "").strip()[:200]
+    state = request.GET.get("state") or ""
+    context = {"q": q, "state": state, "states": State.choices, "page": None, "error": ""}
+    if q:
+        try:
+            found = selectors.filtered_list(request.user, {"q": q, "state": state if state in State.values else ""})
+            paginator = Paginator(found, SEARCH_PAGE_SIZE)
+            page = paginator.get_page(request.GET.get("page"))
+            context.update(page=page, exact=found.search_exact, query_string=urlencode({"q": q, "state": state}))
+        except DomainError as exc:  # the search engine is down (503), or the words are too long
+            context["error"] = exc.message
+    return render(request, "frontend/ticket_search.html", context)
 
 
 # --- department -------------------------------------------------------------------------

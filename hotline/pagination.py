@@ -28,3 +28,25 @@ class Pages(PageNumberPagination):
             if parameter["name"] == self.page_query_param:
                 parameter["schema"] = {"type": "integer", "minimum": 1}
         return parameters
+
+
+class SearchedPages(Pages):
+    """The ticket list's pages: ``count_exact`` says whether ``count`` is every ticket that matched the
+    list's words (false: the list holds the newest matches only, see ``routing.textsearch``)."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.count_exact = getattr(queryset, "search_exact", True)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        response = super().get_paginated_response(data)
+        response.data["count_exact"] = self.count_exact
+        return response
+
+    def get_paginated_response_schema(self, schema):
+        answer = super().get_paginated_response_schema(schema)
+        answer["properties"]["count_exact"] = {
+            "type": "boolean",
+            "description": "false: the words of q matched more tickets than the list holds (its newest 1,000)",
+        }
+        return answer

@@ -7,6 +7,8 @@ class KnowledgeConfig(AppConfig):
     verbose_name = _("知识库")
 
     def ready(self) -> None:
-        from knowledge import handlers
+        from knowledge import handlers, suggestions
+        from routing import textsearch
 
         handlers.register()
+        textsearch.register(suggestions.list_matches)

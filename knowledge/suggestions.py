@@ -13,9 +13,13 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+import re
+
 from knowledge import search
 from knowledge.errors import NotAllowed
 from knowledge.search import ArticleQuery, TicketQuery
+from knowledge.search.query import TICKET_NUMBER, PHONE_LIKE
+from routing import textsearch
 from routing.models import phone_digest, normalize_phone
 from routing.roles import HOTLINE_ROLES, Role
 
@@ -68,6 +72,31 @@ def ticket_query_for(user, **fields) -> TicketQuery:
     check_phone_lookup(user, phone)
     digest = phone_digest(phone) if normalize_phone(phone) else ""
     return TicketQuery(phone_digest=digest, department_ids=visible_department_ids(user), **fields)
+
+
+NUMBER_START = re.compile(r"^\d{8}-\d{0,5}$")  # the beginning of a ticket number: its day and a dash at least
+
+
+def list_matches(user, text: str, *, states=None, category_id=None, limit: int) -> textsearch.Found:
+    """What the ticket list's ``q`` finds for ``user`` (registered as ``routing.textsearch``'s finder).
+
+    A whole ticket number is looked up exactly, its beginning (``20261207-``) as a prefix; a phone
+    number, for the hotline's roles, by its digest (department staff's digits are words, as any other
+    text: they never reach the digest); anything else by words, every one of which, or a synonym,
+    must be in the ticket's text, address or answer."""
+    text = (text or "").strip()
+    fields: dict = {}
+    if TICKET_NUMBER.match(text):
+        fields["number"] = text
+    elif NUMBER_START.match(text):
+        fields["number_prefix"] = text
+    elif PHONE_LIKE.match(text) and normalize_phone(text) and (user.role in HOTLINE_ROLES or user.is_superuser):
+        fields["phone_digest"] = phone_digest(text)
+    else:
+        fields["text"] = text
+    query = TicketQuery(department_ids=visible_department_ids(user), states=states, category_id=category_id, every_word=True, newest_first=True, highlight=False, **fields)
+    found = search.ticket_matches(query, limit=limit)
+    return textsearch.Found(ids=found.ids, exact=found.exact)
 
 
 def suggest(*, text: str, user, phone: str = "", exclude_number: str = "") -> dict:

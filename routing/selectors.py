@@ -24,6 +24,7 @@ from django.db import connections
 from django.db.models import Case, Exists, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from routing import textsearch
 from routing.models import CALLBACK_WORK, DISPATCHER_WORK, OPEN, RUNNING, SUPERVISED, Category, Department, Ticket, TicketEvent, User
 from routing.roles import HOTLINE_ROLES, Role
 from routing.states import EventKind, State
@@ -56,6 +57,7 @@ class TicketList:
         self.parts = [part.order_by() for part in parts]
         self.descending = directions.pop()
         self.fields = [name.lstrip("-") for name in order]
+        self.search_exact = True  # False: the list's words matched more tickets than it holds (``filtered_list``)
 
     def _ordering(self) -> list:
         # PostgreSQL's own NULL placement (last ascending, first descending), so a
@@ -116,7 +118,9 @@ class TicketList:
         return dict(zip(["total", *flags], (int(value) for value in row)))
 
     def filter(self, *args, **kwargs) -> TicketList:
-        return TicketList([part.filter(*args, **kwargs) for part in self.parts], order=self._order())
+        narrowed = TicketList([part.filter(*args, **kwargs) for part in self.parts], order=self._order())
+        narrowed.search_exact = self.search_exact
+        return narrowed
 
     def iterator(self, *, chunk_size: int = 1000) -> Iterator[Ticket]:
         """Every ticket of the list in its order, read in chunks (a whole list, e.g. an export, without paging)."""
@@ -163,22 +167,28 @@ def visible_list(user: User, *, order: Sequence[str] = ("-registered_at", "-id")
     return TicketList([visible_tickets(user)], order=order)
 
 
-def filtered_list(user: User, params) -> TicketList:
+def filtered_list(user: User, params, *, search_limit: int = textsearch.LIST_LIMIT) -> TicketList:
     """The ticket list's filters (``state``, ``department``, ``category``, ``overdue``, ``external_id``,
     ``referred_from``, ``transferred_to``, ``q``)
-    applied to what ``user`` may see: one rule for the API's list and its export. Unknown values filter nothing
-    or match nothing, never fail."""
+    applied to what ``user`` may see: one rule for the API's list, its export and the pages. Unknown values
+    filter nothing or match nothing, never fail. ``q`` goes through the search engine (``routing.textsearch``):
+    the list then holds the newest ``search_limit`` matches that pass the other filters, and its
+    ``search_exact`` is False when more tickets matched."""
     tickets = visible_list(user)
+    states = None
     if state := params.get("state"):
-        tickets = tickets.filter(state__in=[v for v in state.split(",") if v in State.values])
+        states = [v for v in state.split(",") if v in State.values]
+        tickets = tickets.filter(state__in=states)
     if department := params.get("department"):
         match = Q(department__code=department)
         if department.isdigit():
             match |= Q(department_id=int(department))
         tickets = tickets.filter(match)
+    category_id = None
     if (category := params.get("category")) and category.isdigit():
         node = Category.objects.filter(pk=int(category)).first()
         tickets = tickets.filter(category__path__startswith=node.path) if node else tickets.filter(pk__in=[])
+        category_id = node.pk if node else None
     if params.get("overdue") in {"true", "1"}:
         tickets = tickets.filter(state__in=State.running(), due_at__lt=timezone.now())
     if external_id := params.get("external_id", "").strip()[:64]:
@@ -188,7 +198,10 @@ def filtered_list(user: User, params) -> TicketList:
     if transferred_to := params.get("transferred_to", "").strip()[:8]:
         tickets = tickets.filter(transferred_to__code=transferred_to)
     if q := params.get("q", "").strip()[:200]:
-        tickets = tickets.filter(Q(number__icontains=q) | Q(description__icontains=q) | Q(address__icontains=q) | Q(title__icontains=q))
+        # The state and category go to the engine too, so that its limit cuts among the tickets the list shows.
+        found = textsearch.find(user, q, states=states, category_id=category_id, limit=search_limit)
+        tickets = tickets.filter(pk__in=found.ids)
+        tickets.search_exact = found.exact
     return tickets
 
 

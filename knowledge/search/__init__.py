@@ -21,11 +21,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from knowledge.search import records
-from knowledge.search.query import ArticleHit, ArticleQuery, Page, TicketHit, TicketQuery
+from knowledge.search.query import ArticleHit, ArticleQuery, Matches, Page, TicketHit, TicketQuery
 
 __all__ = [
-    "ArticleHit", "ArticleQuery", "Page", "TicketHit", "TicketQuery", "KINDS", "backend", "ping", "search_articles",
-    "search_tickets", "index_article", "index_ticket", "rebuild", "refresh", "clear", "delete_all", "current_index",
+    "ArticleHit", "ArticleQuery", "Matches", "Page", "TicketHit", "TicketQuery", "KINDS", "backend", "ping", "search_articles",
+    "search_tickets", "ticket_matches", "index_article", "index_ticket", "rebuild", "refresh", "clear", "delete_all", "current_index",
 ]  # fmt: skip
 
 KINDS = ("articles", "tickets")
@@ -59,6 +59,12 @@ def search_articles(query: ArticleQuery) -> Page:
 def search_tickets(query: TicketQuery) -> Page:
     """Tickets for ``query`` (by words, number, phone digest, address); raises ``SearchUnavailable`` when down."""
     return backend().search_tickets(query)
+
+
+def ticket_matches(query: TicketQuery, *, limit: int) -> Matches:
+    """The ids of the newest ``limit`` tickets that match ``query`` (the ticket list's search: no hits
+    built, no highlights); raises ``SearchUnavailable`` when the backend is down."""
+    return backend().ticket_matches(query, limit=limit)
 
 
 def index_article(article_id: int) -> str:

@@ -32,7 +32,7 @@ from elasticsearch_dsl import Boolean, Date, Document, Index, Integer, Keyword, 
 from knowledge import vocabulary
 from knowledge.errors import InvalidInput, SearchUnavailable
 from knowledge.search import parallel
-from knowledge.search.query import ArticleHit, ArticleQuery, Page, TicketHit, TicketQuery, decode_cursor, encode_cursor
+from knowledge.search.query import ArticleHit, ArticleQuery, Matches, Page, TicketHit, TicketQuery, decode_cursor, encode_cursor
 from knowledge.search.records import ArticleRecord, TicketRecord
 
 log = logging.getLogger(__name__)
@@ -535,30 +535,58 @@ def search_articles(query: ArticleQuery) -> Page:
     return Page(count=hits.total.value, results=results, next_cursor=_next_cursor(hits, query.size, offset), count_exact=hits.total.relation == "eq")
 
 
-def search_tickets(query: TicketQuery) -> Page:
-    es = client()
-    search = Search(using=es, index=alias_name("tickets"))
+def _ticket_search(query: TicketQuery) -> tuple[Search, list[str]]:
+    """The search for ``query`` (filters and words, no sort or paging) and the words it looks for."""
+    search = Search(using=client(), index=alias_name("tickets"))
     filters = []
     if query.number:
         filters.append(Q("term", number=query.number))
+    if query.number_prefix:
+        filters.append(Q("prefix", number=query.number_prefix))
     if query.phone_digest:
         filters.append(Q("term", phone_digest=query.phone_digest))
     if query.resolved_only:
         filters.append(Q("term", resolved=True))
     if query.department_ids is not None:
         filters.append(Q("terms", department_ids=list(query.department_ids) or [-1]))
+    if query.states is not None:
+        filters.append(Q("terms", state=list(query.states) or ["-"]))
+    if query.category_id:
+        filters.append(Q("term", category_ids=int(query.category_id)))
     must_not = [Q("term", id=query.exclude_id)] if query.exclude_id else []
     must = []
     words = vocabulary.query_words(query.text)
     if words:
         # Only the segmented fields (with synonyms): over a million tickets the bigram clause
         # that helps articles costs five times the time of the rest (docs/BENCHMARKS.md).
-        must.append(Q("multi_match", query=" ".join(words), fields=["text_seg^2", "address_seg", "answer_seg"], type="most_fields"))
+        fields = ["text_seg^2", "address_seg", "answer_seg"]
+        if query.every_word:
+            # Each word (or a synonym) in the text, the address or the answer.
+            must.append(Q("multi_match", query=" ".join(words), fields=fields, type="cross_fields", operator="and"))
+        else:
+            must.append(Q("multi_match", query=" ".join(words), fields=fields, type="most_fields"))
     address_words = vocabulary.query_words(query.address)
     if address_words:
         # Every address word (or a synonym) must be there.
         must.append(Q("match", address_seg={"query": " ".join(address_words), "operator": "and"}))
-    search = search.query(Q("bool", must=must or [Q("match_all")], filter=filters, must_not=must_not))
+    return search.query(Q("bool", must=must or [Q("match_all")], filter=filters, must_not=must_not)), words
+
+
+def ticket_matches(query: TicketQuery, *, limit: int) -> Matches:
+    search, _words = _ticket_search(query)
+    # Ids only, newest first: no scores (filter order), no source, counting stops past the limit.
+    search = search.sort({"registered_at": "desc"}, {"id": "desc"}).source(False).extra(size=limit, track_total_hits=limit)
+    with unavailable_as_error():
+        try:
+            hits = search.execute().hits
+        except es_exceptions.NotFoundError:
+            ensure_index("tickets")
+            return Matches(ids=[], total=0)
+    return Matches(ids=[int(hit.meta.id) for hit in hits], total=hits.total.value, exact=hits.total.relation == "eq")
+
+
+def search_tickets(query: TicketQuery) -> Page:
+    search, words = _ticket_search(query)
     if query.ordered_by_relevance:
         sort = [{"_score": "desc"}, {"registered_at": "desc"}, {"id": "desc"}]
     else:

@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from knowledge import vocabulary
 from knowledge.errors import InvalidInput, SearchUnavailable
 from knowledge.search import parallel
-from knowledge.search.query import ArticleHit, ArticleQuery, Page, TicketHit, TicketQuery, decode_cursor, encode_cursor
+from knowledge.search.query import ArticleHit, ArticleQuery, Matches, Page, TicketHit, TicketQuery, decode_cursor, encode_cursor
 from knowledge.search.records import ArticleRecord, TicketRecord
 
 BUSY_TIMEOUT_SECONDS = 10
@@ -312,19 +312,22 @@ def _fts_string(token: str) -> str:
     return '"' + token.replace('"', '""') + '"'
 
 
-def match_expression(kind: str, text: str) -> tuple[str | None, list[str]]:
+def match_expression(kind: str, text: str, *, every_word: bool = False) -> tuple[str | None, list[str]]:
     """The FTS5 query for ``text`` and the words to highlight.
 
     Each meaningful word (with its synonyms) is looked up in the segmented
     columns, and its character bigrams in the bigram columns; any match counts
-    and BM25 ranks.
+    and BM25 ranks. ``every_word``: each word, or a synonym of it, must be in
+    a segmented column (the ticket list's search, as Elasticsearch's).
     """
     groups = vocabulary.query_terms(text)
     if not groups:
         return None, []
     words = list(dict.fromkeys(w for group in groups for w in group))
-    grams = list(dict.fromkeys(g for word in vocabulary.query_words(text) for g in vocabulary.bigrams(word).split()))
     seg_columns = " ".join(name for name, _w in SCHEMA[kind]["fts"] if name.endswith("_seg"))
+    if every_word:
+        return " AND ".join("{%s} : (%s)" % (seg_columns, " OR ".join(_fts_string(w) for w in group)) for group in groups), words
+    grams = list(dict.fromkeys(g for word in vocabulary.query_words(text) for g in vocabulary.bigrams(word).split()))
     bi_columns = " ".join(name for name, _w in SCHEMA[kind]["fts"] if name.endswith("_bi"))
     parts = ["{%s} : (%s)" % (seg_columns, " OR ".join(_fts_string(w) for w in words))]
     if grams and bi_columns:
@@ -454,12 +457,16 @@ def search_articles(query: ArticleQuery) -> Page:
     return Page(count=count, results=results, next_cursor=_next(count, offset, query.size, len(results)))
 
 
-def search_tickets(query: TicketQuery) -> Page:
-    match, words = match_expression("tickets", query.text)
+def _ticket_conditions(query: TicketQuery) -> tuple[str | None, list[str], list[str], list]:
+    """The FTS5 match, the words, and the conditions on the document table for ``query``."""
+    match, words = match_expression("tickets", query.text, every_word=query.every_word)
     where, params = [], []
     if query.number:
         where.append("d.number = ?")
         params.append(query.number)
+    if query.number_prefix:
+        where.append("d.number LIKE ? ESCAPE '\\'")
+        params.append(query.number_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
     if query.phone_digest:
         where.append("d.phone_digest = ?")
         params.append(query.phone_digest)
@@ -472,6 +479,12 @@ def search_tickets(query: TicketQuery) -> Page:
             params += [f"%,{pk},%" for pk in ids]
         else:
             where.append("0")
+    if query.states is not None:
+        where.append("d.state IN (%s)" % ", ".join("?" * len(query.states)) if query.states else "0")
+        params += list(query.states)
+    if query.category_id:
+        where.append("d.category_path LIKE ?")
+        params.append(f"%/{int(query.category_id)}/%")
     if query.exclude_id:
         where.append("d.id != ?")
         params.append(int(query.exclude_id))
@@ -479,6 +492,32 @@ def search_tickets(query: TicketQuery) -> Page:
     for group in vocabulary.query_terms(query.address):
         where.append("(" + " OR ".join("d.address LIKE ?" for _w in group) + ")")
         params += [f"%{w}%" for w in group]
+    return match, words, where, params
+
+
+def ticket_matches(query: TicketQuery, *, limit: int) -> Matches:
+    match, _words, where, params = _ticket_conditions(query)
+    with connect() as db:
+        generation = _generation(db, "tickets")
+        db.execute("BEGIN")  # one snapshot for the generation and the query
+        try:
+            fts, doc = _tables("tickets", generation)
+            source, conditions, args = f"{doc} AS d", list(where), list(params)
+            if match is not None:
+                source = f"{fts} JOIN {doc} AS d ON d.id = {fts}.rowid"
+                conditions.insert(0, f"{fts} MATCH ?")
+                args.insert(0, match)
+            clause = " AND ".join(conditions) or "1"
+            # One more than the limit says whether there are more.
+            rows = db.execute(f"SELECT d.id FROM {source} WHERE {clause} ORDER BY d.registered_at DESC, d.id DESC LIMIT ?", [*args, limit + 1]).fetchall()
+        finally:
+            db.execute("COMMIT")
+    ids = [row[0] for row in rows]
+    return Matches(ids=ids[:limit], total=min(len(ids), limit), exact=len(ids) <= limit)
+
+
+def search_tickets(query: TicketQuery) -> Page:
+    match, words, where, params = _ticket_conditions(query)
     offset = _offset(query.page, query.size, query.cursor)
     order = "{score} DESC, d.registered_at DESC, d.id DESC" if query.ordered_by_relevance else "d.registered_at DESC, d.id DESC"
     count, rows = _run("tickets", match=match, where=where, params=params, order=order, size=query.size, offset=offset)

@@ -76,6 +76,10 @@ class TicketQuery:
 
     ``department_ids`` limits the result to tickets those departments may see
     (as lead, sub-dispatching or assisting department); ``None`` means no limit.
+    The ticket list's search (``ticket_matches``) also filters by ``states``,
+    ``category_id`` (the category and its subtree) and ``number_prefix``, asks for
+    ``every_word`` of the text (a list narrows; a search ranks) and reads the
+    newest first.
     """
 
     text: str = ""
@@ -84,6 +88,11 @@ class TicketQuery:
     address: str = ""
     resolved_only: bool = False
     department_ids: list[int] | None = None
+    states: list[str] | None = None
+    category_id: int | None = None
+    number_prefix: str = ""
+    every_word: bool = False
+    newest_first: bool = False
     exclude_id: int | None = None
     page: int = 1
     size: int = 10
@@ -100,8 +109,8 @@ class TicketQuery:
 
     @property
     def ordered_by_relevance(self) -> bool:
-        """With words to match, best first; otherwise (number, phone) the newest first."""
-        return bool(self.text or self.address)
+        """With words to match, best first (unless asked for the newest first); otherwise (number, phone) the newest first."""
+        return bool(self.text or self.address) and not self.newest_first
 
 
 @dataclass
@@ -168,6 +177,17 @@ class TicketHit:
             "registered_at": self.registered_at.isoformat() if self.registered_at else None,
             "score": round(self.score, 4),
         }
+
+
+@dataclass
+class Matches:
+    """The ids of the tickets that match, newest first, at most the limit asked for.
+
+    ``total`` counts every match when ``exact``; otherwise there are more than ``total``."""
+
+    ids: list[int]
+    total: int
+    exact: bool = True
 
 
 @dataclass

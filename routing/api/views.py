@@ -21,7 +21,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
-from routing import accounts, actions, disputes, exports, hotissues, intelligence, kpis, linkage, ratings, repeats, reviews, selectors, transitions
+from hotline.pagination import SearchedPages
+from routing import accounts, actions, disputes, exports, hotissues, intelligence, kpis, linkage, ratings, repeats, reviews, selectors, textsearch, transitions
 from routing.api import serializers as s
 from routing.errors import NotAllowed, NotFound, NotReady
 from routing.intelligence import review
@@ -107,6 +108,7 @@ def _list_query(request) -> dict:
 class TicketListCreate(ListAPIView):
     permission_classes = [StaffOnly]
     serializer_class = s.TicketSerializer
+    pagination_class = SearchedPages
 
     @extend_schema(parameters=LIST_PARAMETERS)
     def get(self, request, *args, **kwargs):
@@ -576,7 +578,7 @@ class TicketExport(APIView):
         query = s.ExportFormat(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         filters = {key: value for key, value in _list_query(request).items() if value}
-        table = exports.ticket_table(selectors.filtered_list(request.user, filters))
+        table = exports.ticket_table(selectors.filtered_list(request.user, filters, search_limit=textsearch.EXPORT_LIMIT))
         return exports.respond(request, table, query.validated_data["format"], filters)
 
 

@@ -165,3 +165,30 @@ def test_agent_registers_a_fire_and_transfers_it_to_119_from_the_console(pages, 
     agent.goto(hotline_server.url + f"/tickets/{number}/")
     assert "已移交至 消防119" in agent.locator("#transfer").inner_text()
     assert not pages.dialogs and not pages.errors
+
+
+def test_staff_find_tickets_through_the_search_engine(pages, hotline_server, shot):
+    other = hotline_server.sql(
+        "select t.number from routing_ticket t join routing_department d on d.id = t.department_id where d.code = 'chengguan' limit 1"
+    )[0][0]
+    own = hotline_server.sql("select t.number from routing_ticket t join routing_department d on d.id = t.department_id where d.code = 'zhujian' limit 1")[0][0]
+
+    # the agent: by number, then on to the ticket
+    agent = pages.open("agent")
+    agent.goto(hotline_server.url + "/console/")
+    agent.locator("nav a[href='/tickets/']").click()
+    agent.fill("#ts-q", other)
+    agent.locator("#ticket-search button[type=submit]").click()
+    rows = agent.locator("#ticket-search-results tbody tr")
+    assert rows.count() == 1 and rows.first.get_attribute("data-number") == other
+    shot(agent, "ticket-search")
+    rows.first.locator("a").click()
+    agent.wait_for_url(f"**/tickets/{other}/")
+
+    # department staff: their own department's ticket, never another's
+    staff = pages.open("zhujian")
+    staff.goto(hotline_server.url + "/tickets/?q=" + own)
+    assert staff.locator("#ticket-search-results tbody tr").count() == 1
+    staff.goto(hotline_server.url + "/tickets/?q=" + other)
+    assert staff.locator("#ticket-search-results tbody tr").count() == 0
+    assert staff.locator("#ticket-search-results .empty").count() == 1

@@ -55,7 +55,9 @@ TABLE = [
     #  name                           method  path                                                      agent disp  sup   own   assist other anon
     E("API token, wrong password",    "POST", "/api/v1/auth/token/",                                     "401  401  401  401  401  401  401", {"username": "tr-laoli", "password": "wrong-password"}),
     E("ticket list",                  "GET",  "/api/v1/tickets/",                                        "200+ 200+ 200+ 200+ 200+ 200- 401"),
-    E("ticket list, searched",        "GET",  "/api/v1/tickets/?q={number}",                             "200+ 200+ 200+ 200+ 200+ 200- 401"),
+    E("ticket list, searched",        "GET",  "/api/v1/tickets/?q={number}",                             "200+ 200+ 200+ 200+ 200+ 200- 401", search=True),
+    E("ticket list, by words",        "GET",  "/api/v1/tickets/?q=路灯杆倾斜",                            "200+ 200+ 200+ 200+ 200+ 200- 401", search=True),
+    E("ticket list, by phone",        "GET",  "/api/v1/tickets/?q={phone}",                              "200+ 200+ 200+ 200- 200- 200- 401", search=True),
     E("ticket list, by department",   "GET",  "/api/v1/tickets/?department=tr-chengguan",                "200+ 200+ 200+ 200+ 200+ 200- 401"),
     E("register a ticket",            "POST", "/api/v1/tickets/",                                        "201  201  201  403  403  403  401", NEW_TICKET),
     E("ticket",                       "GET",  "/api/v1/tickets/{number}/",                               "200+ 200+ 200+ 200+ 200+ 404  401"),
