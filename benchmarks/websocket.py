@@ -169,7 +169,8 @@ def count_log_errors(log, offset: int) -> dict:
 
 
 class DepartmentGroup:
-    """The department's group in the Redis of REDIS_URL: how many channels it holds, against what it should."""
+    """The department's group as Redis sees it: the pub/sub layer (hotline/channel_layer.py) keeps members in
+    daphne, and Redis holds one subscription per process with members (none once all have left)."""
 
     def __init__(self, department):
         import redis.asyncio
@@ -179,24 +180,26 @@ class DepartmentGroup:
         from routing import groups
 
         self.raw = redis.asyncio.Redis.from_url(settings.REDIS_URL)
-        self.key = get_channel_layer()._group_key(groups.department(department.pk))
+        self.subscription = get_channel_layer().subscription(groups.department(department.pk))
         self.db = int(self.raw.connection_pool.connection_kwargs.get("db", 0))
-        self.before = 0
 
     async def start(self) -> None:
-        # Channels an earlier run left behind (a day's group expiry) are not this run's.
-        self.before = await self.raw.zcard(self.key)
+        pass
+
+    async def _subscribers(self) -> int:
+        ((_name, count),) = await self.raw.pubsub_numsub(self.subscription)
+        return count
 
     async def settled(self, open_sockets: int, *, settle: float = 60) -> dict:
-        """Members once daphne has handled the closes (waiting up to ``settle`` s), and the Redis connections of the database."""
-        expected = self.before + open_sockets
+        """Subscriptions once daphne has handled the closes (waiting up to ``settle`` s), and the Redis connections of the database."""
+        expected = 1 if open_sockets else 0  # one daphne process
         deadline = time.monotonic() + settle
-        members = await self.raw.zcard(self.key)
-        while members != expected and time.monotonic() < deadline:
+        subscribers = await self._subscribers()
+        while subscribers != expected and time.monotonic() < deadline:
             await asyncio.sleep(1)
-            members = await self.raw.zcard(self.key)
+            subscribers = await self._subscribers()
         connections = sum(1 for c in await self.raw.client_list() if int(c.get("db", -1)) == self.db)
-        return {"members": members - self.before, "open_sockets": open_sockets, "stale": members - expected, "redis_connections_of_db": connections}
+        return {"subscriptions": subscribers, "expected": expected, "open_sockets": open_sockets, "redis_connections_of_db": connections}
 
     async def close(self) -> None:
         await self.raw.aclose()

@@ -123,34 +123,16 @@ AUTH_USER_MODEL = "routing.User"
 
 # --- Redis: channel layer and cache ---------------------------------------
 REDIS_URL = env.url("REDIS_URL", schemes={"redis", "rediss", "unix"})
-# A consumer waits on its channel with a BZPOPMIN of 5 s (channels_redis'
-# RedisChannelLayer.brpop_timeout); redis-py 8 gives every read a 5 s socket
-# timeout by default, so the server's empty answer raced it and the consumer
-# died with "Timeout reading from". The read timeout must outlast the pop.
-CHANNEL_LAYER_BLOCKING_POP_SECONDS = 5
-CHANNEL_LAYER_SOCKET_TIMEOUT = env.integer("CHANNEL_LAYER_SOCKET_TIMEOUT", 15, minimum=CHANNEL_LAYER_BLOCKING_POP_SECONDS + 1)
-# All consumers of a process share one pool, a connection per command in flight.
-# redis-py's plain pool raises MaxConnectionsError when all are busy, so a burst of
-# disconnects (a group_discard per consumer at once) lost discards; the project's
-# layer (hotline/channel_layer.py) bounds the pool and makes a command wait up to
-# CHANNEL_LAYER_POOL_TIMEOUT seconds for a free connection. Redis' maxclients
-# (10,000 by default) must cover daphne and worker processes × the cap.
-CHANNEL_LAYER_MAX_CONNECTIONS = env.integer("CHANNEL_LAYER_MAX_CONNECTIONS", 200, minimum=10)
-CHANNEL_LAYER_POOL_TIMEOUT = env.integer("CHANNEL_LAYER_POOL_TIMEOUT", 20, minimum=1)
+# The channel layer is Redis pub/sub (hotline/channel_layer.py): a group_send is one
+# PUBLISH, each process subscribes once per group and fans out in memory. Its receiver
+# polls its subscription connection every 0.1 s, so the read timeout only bounds a
+# Redis that stopped answering.
+CHANNEL_LAYER_SOCKET_TIMEOUT = env.integer("CHANNEL_LAYER_SOCKET_TIMEOUT", 15, minimum=1)
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "hotline.channel_layer.BoundedRedisChannelLayer",
-            "CONFIG": {
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT,
-                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
-                        "timeout": CHANNEL_LAYER_POOL_TIMEOUT,
-                    }
-                ]
-            },
+            "BACKEND": "hotline.channel_layer.FanOutChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": CHANNEL_LAYER_SOCKET_TIMEOUT}]},
         }
     }
     CACHES = {

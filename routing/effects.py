@@ -11,6 +11,8 @@ Kinds (handlers are registered by the room that delivers them):
 
 from __future__ import annotations
 
+import json
+
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
@@ -66,11 +68,20 @@ def redirect_call(ticket: Ticket, line) -> None:
 
 
 def deliver_group_push(message: OutboxMessage) -> dict:
-    """Send one live update to its groups; a down Redis raises and the outbox retries."""
+    """Send one live update to its groups; a down Redis raises and the outbox retries.
+
+    The WebSocket frame is encoded here, once: each open page's consumer only forwards it
+    (``services.consumers.NotificationConsumer.ticket_changed``), and the channel layer
+    carries it once per group (``hotline/channel_layer.py``)."""
     layer = get_channel_layer()
     payload = message.payload
-    for name in payload["groups"]:
-        async_to_sync(layer.group_send)(name, {"type": "ticket.changed", "data": payload["data"]})
+    frame = json.dumps({"type": "ticket.changed", **payload["data"]})
+
+    async def send_all() -> None:
+        for name in payload["groups"]:
+            await layer.group_send(name, {"type": "ticket.changed", "frame": frame})
+
+    async_to_sync(send_all)()
     return {"groups": len(payload["groups"])}
 
 

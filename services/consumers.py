@@ -25,7 +25,10 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
             await self.channel_layer.group_discard(name, self.channel_name)
 
     async def ticket_changed(self, event):
-        await self.send_json({"type": "ticket.changed", **event.get("data", {})})
+        if "frame" in event:  # encoded once by the sender for every page (routing.effects.deliver_group_push)
+            await self.send(text_data=event["frame"])
+        else:
+            await self.send_json({"type": "ticket.changed", **event.get("data", {})})
 
     async def notify(self, event):
         await self.send_json({"type": event.get("event", "notify"), **event.get("data", {})})

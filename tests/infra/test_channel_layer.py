@@ -1,15 +1,15 @@
-"""The project's Redis channel layer under the two failures the WebSocket benchmark met.
+"""The project's Redis channel layer (hotline/channel_layer.py): one PUBLISH per group, fan-out in the process.
 
-Each test builds the layer from ``settings.CHANNEL_LAYERS`` (the project's own
-configuration) against the real Redis of ``REDIS_URL``:
+Each test builds the layer from ``settings.CHANNEL_LAYERS`` (the project's own configuration). The
+counting tests run against a Redis server of their own (``tests.trust.procs.RedisServer``), so that
+no other test run's commands are counted:
 
-- a receive outlasts its blocking pop (``BZPOPMIN``, 5 s) when Redis answers
-  late, instead of dying with ``Timeout reading from`` on the client's read
-  timeout (redis-py 8 reads with 5 s by default: the pop's empty answer raced it);
-- a burst of ``group_discard`` calls on one layer, more than its pool's cap of
-  connections, all take effect (redis-py's plain pool raised ``MaxConnectionsError``
-  instead, and the channels stayed in their group), and the pool never opens more
-  than its cap (``hotline.channel_layer.BoundedRedisChannelLayer`` waits for a free one).
+- a ``group_send`` to a group of many sockets in two processes is one ``PUBLISH``, and every socket
+  gets it (the core layer wrote one copy per socket);
+- a burst of disconnects (the failure the WebSocket benchmark met with the core layer's pool) leaves
+  no member behind and opens no connections;
+- a consumer idle past its connection's read timeout still gets its next message;
+- two Redis databases of one server do not hear each other (pub/sub ignores the database).
 
 See docs/BENCHMARKS.md, "WebSocket".
 """
@@ -17,199 +17,172 @@ See docs/BENCHMARKS.md, "WebSocket".
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from asgiref.sync import async_to_sync
 
-# redis-py 8's default socket read timeout (redis/_defaults.py), the one the pop raced.
-REDIS_PY_DEFAULT_READ_TIMEOUT = 5
-# Enough concurrent commands to overrun redis-py 8's default pool (100 connections)
-# and the project's cap (CHANNEL_LAYER_MAX_CONNECTIONS, 200).
-BURST = 300
+from tests.trust.procs import RedisServer
+
+MEMBERS = 300  # sockets of one department in one process
 
 
-def project_config() -> tuple[dict, dict]:
-    """The CONFIG of the project's CHANNEL_LAYERS and its one host entry, as a dict of connection kwargs."""
+def project_layer(redis_url: str, **host_overrides):
+    """A fresh layer as ``settings.CHANNEL_LAYERS`` builds it, for ``redis_url``."""
     from django.conf import settings
+
+    from hotline.channel_layer import FanOutChannelLayer
 
     layer = settings.CHANNEL_LAYERS["default"]
-    assert layer["BACKEND"] == "hotline.channel_layer.BoundedRedisChannelLayer", layer["BACKEND"]
-    options = dict(layer.get("CONFIG", {}))
+    assert layer["BACKEND"] == "hotline.channel_layer.FanOutChannelLayer", layer["BACKEND"]
+    options = dict(layer["CONFIG"])
     (host,) = options["hosts"]
-    return options, ({"address": host} if isinstance(host, str) else dict(host))
+    return FanOutChannelLayer(**{**options, "hosts": [{**host, "address": redis_url, **host_overrides}]})
 
 
-def project_layer(**host_overrides):
-    """A fresh layer of the project's CHANNEL_LAYERS, its host entry changed by ``host_overrides``."""
-    from hotline.channel_layer import BoundedRedisChannelLayer
-
-    options, host = project_config()
-    return BoundedRedisChannelLayer(**{**options, "hosts": [{**host, **host_overrides}]})
-
-
-class SlowRedis:
-    """A loopback TCP proxy in front of Redis that hands every reply over ``delay`` seconds late.
-
-    What a consumer of a loaded daphne sees of a busy shared Redis: the answer
-    to a blocking pop arrives some time after the pop's own timeout.
-    """
-
-    def __init__(self, redis_url: str):
-        parts = urlsplit(redis_url)
-        self.upstream = (parts.hostname, parts.port or 6379)
-        self.redis_url = redis_url
-        self.delay = 0.0
-        self._server = None
-        self._tasks: set[asyncio.Task] = set()
-
-    @property
-    def url(self) -> str:
-        """REDIS_URL (same database and options) pointed at the proxy."""
-        parts = urlsplit(self.redis_url)
-        netloc = parts.netloc.rsplit("@", 1)
-        netloc[-1] = f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
-        return urlunsplit(parts._replace(netloc="@".join(netloc)))
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-
-    async def stop(self) -> None:
-        self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self._server.wait_closed()
-
-    def _spawn(self, coroutine) -> None:
-        task = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _serve(self, client_reader, client_writer) -> None:
-        server_reader, server_writer = await asyncio.open_connection(*self.upstream)
-        late: asyncio.Queue = asyncio.Queue()
-        self._spawn(self._pump(client_reader, server_writer))
-        self._spawn(self._hold_back(server_reader, late))
-        self._spawn(self._hand_over(late, client_writer))
-
-    @staticmethod
-    async def _pump(reader, writer) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
-
-    async def _hold_back(self, reader, late: asyncio.Queue) -> None:
-        loop = asyncio.get_running_loop()
-        while data := await reader.read(65536):
-            late.put_nowait((loop.time() + self.delay, data))
-        late.put_nowait((loop.time(), b""))
-
-    @staticmethod
-    async def _hand_over(late: asyncio.Queue, writer) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                due, data = await late.get()
-                await asyncio.sleep(max(0.0, due - loop.time()))
-                if not data:
-                    return
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
+@pytest.fixture
+def own_redis(tmp_path):
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
 
 
-def test_the_read_timeout_outlasts_the_blocking_pop(redis_url):
-    """The invariant itself, should channels_redis change its pop timeout or the settings their value."""
-    from channels_redis.core import RedisChannelLayer
-    from django.conf import settings
-
-    _, host = project_config()
-    assert settings.CHANNEL_LAYER_BLOCKING_POP_SECONDS == RedisChannelLayer.brpop_timeout
-    read_timeout = host.get("socket_timeout", REDIS_PY_DEFAULT_READ_TIMEOUT)
-    assert read_timeout is None or read_timeout > RedisChannelLayer.brpop_timeout  # None: reads never time out
+async def _stat(raw, command: str) -> int:
+    stats = await raw.info("commandstats")
+    return int(stats.get(f"cmdstat_{command}", {}).get("calls", 0))
 
 
-@pytest.mark.slow
-def test_a_receive_outlasts_its_blocking_pop_when_redis_answers_late(redis_url):
-    # given: the project's layer behind a Redis that answers 1 s late
-    proxy = SlowRedis(redis_url)
-    delay = 1.0
+def test_a_group_send_to_hundreds_of_sockets_in_two_processes_is_one_publish(own_redis):
+    import redis.asyncio
+
+    group = f"department-{uuid.uuid4().hex[:8]}"
 
     async def scenario():
-        await proxy.start()
-        layer = project_layer(address=proxy.url)
-        sender = project_layer()  # the worker's layer, straight to Redis
-        channel = await layer.new_channel()
+        daphne_a, daphne_b, worker = project_layer(own_redis.url), project_layer(own_redis.url), project_layer(own_redis.url)
+        raw = redis.asyncio.Redis.from_url(own_redis.url)
         try:
-            await layer.group_discard("infra-warm-up", channel)  # the pool's connection, opened without delay
-            proxy.delay = delay
+            channels_a = [await daphne_a.new_channel() for _ in range(MEMBERS)]
+            channels_b = [await daphne_b.new_channel() for _ in range(MEMBERS // 3)]
+            for layer, channels in ((daphne_a, channels_a), (daphne_b, channels_b)):
+                for channel in channels:
+                    await layer.group_add(group, channel)
+            ((_name, subscribers),) = await raw.pubsub_numsub(daphne_a.subscription(group))
+            assert subscribers == 2, "one subscription per process, not per socket"
 
-            # when: the consumer blocks on its empty channel past the old read timeout, then a message comes
-            started = time.monotonic()
-            receiving = asyncio.ensure_future(layer.receive(channel))
-            # The pop is sent after the first delayed reply; its empty answer arrives 5 s + 1 s after that.
-            await asyncio.sleep(delay + REDIS_PY_DEFAULT_READ_TIMEOUT + 0.5)
-            await sender.send(channel, {"type": "ticket.changed", "number": "12345-0002"})
-            message = await asyncio.wait_for(receiving, 20)
+            before = await _stat(raw, "publish")
+            await worker.group_send(group, {"type": "ticket.changed", "frame": '{"number": "20261207-000001"}'})
+            assert await _stat(raw, "publish") - before == 1
 
-            # then: no redis TimeoutError on the way; the message after more than the old read timeout
-            assert message == {"type": "ticket.changed", "number": "12345-0002"}
-            assert time.monotonic() - started > REDIS_PY_DEFAULT_READ_TIMEOUT + delay
+            received = await asyncio.wait_for(
+                asyncio.gather(*[daphne_a.receive(c) for c in channels_a], *[daphne_b.receive(c) for c in channels_b]), 10
+            )
+            assert len(received) == MEMBERS + MEMBERS // 3
+            assert all(message["frame"] == '{"number": "20261207-000001"}' for message in received)
         finally:
-            proxy.delay = 0.0
-            await layer.close_pools()
-            await sender.close_pools()
-            await proxy.stop()
+            await raw.aclose()
+            for layer in (daphne_a, daphne_b, worker):
+                await layer.flush()
 
     async_to_sync(scenario)()
 
 
-def test_a_burst_of_group_discards_on_one_layer_all_take_effect(redis_url):
+def test_a_burst_of_disconnects_leaves_no_member_and_opens_no_connections(own_redis):
     import redis.asyncio
 
-    # given: BURST channels of one process in a department's group
-    group = f"infra-burst-{uuid.uuid4().hex}"
+    group = f"department-{uuid.uuid4().hex[:8]}"
 
     async def scenario():
-        layer = project_layer()
-        raw = redis.asyncio.Redis.from_url(redis_url)
-        channels = [await layer.new_channel() for _ in range(BURST)]
+        layer, worker = project_layer(own_redis.url), project_layer(own_redis.url)
+        raw = redis.asyncio.Redis.from_url(own_redis.url)
         try:
+            channels = [await layer.new_channel() for _ in range(MEMBERS)]
             for channel in channels:
                 await layer.group_add(group, channel)
-            assert await raw.zcard(layer._group_key(group)) == BURST
+            clients_before = len(await raw.client_list())
 
-            # when: all their sockets close at once, a group_discard each on the one shared pool
-            pool = layer.connection(0).connection_pool
-            cap = pool.max_connections
-            assert cap < BURST
-            busiest = 0
+            # when: every socket closes at once (daphne runs their disconnects concurrently)
+            await asyncio.gather(*[layer.group_discard(group, channel) for channel in channels])
 
-            async def watch():
-                nonlocal busiest
-                while True:
-                    busiest = max(busiest, len(pool._in_use_connections) + len(pool._available_connections))
-                    await asyncio.sleep(0)
-
-            watcher = asyncio.ensure_future(watch())
-            results = await asyncio.gather(*(layer.group_discard(group, c) for c in channels), return_exceptions=True)
-            watcher.cancel()
-
-            # then: none failed, the pool stayed within its cap, and group_send has nobody left to write to
-            failures = [r for r in results if isinstance(r, BaseException)]
-            assert not failures, f"{len(failures)} of {BURST} group_discard failed, first: {failures[0]!r}"
-            assert 0 < busiest <= cap
-            assert await raw.zcard(layer._group_key(group)) == 0
+            # then: nobody is left in the group, in the process or in Redis, and no connection was opened for it
+            ((_name, subscribers),) = await raw.pubsub_numsub(layer.subscription(group))
+            assert subscribers == 0
+            assert len(await raw.client_list()) <= clients_before
+            await worker.group_send(group, {"type": "ticket.changed", "frame": "{}"})
+            idle = [asyncio.ensure_future(layer.receive(c)) for c in channels[:5]]
+            done, _pending = await asyncio.wait(idle, timeout=0.5)
+            assert not done, "a socket that left its group still got its messages"
+            for task in idle:
+                task.cancel()
+            await asyncio.gather(*idle, return_exceptions=True)
         finally:
-            await raw.delete(layer._group_key(group))
             await raw.aclose()
-            await layer.close_pools()
+            await layer.flush()
+            await worker.flush()
+
+    async_to_sync(scenario)()
+
+
+@pytest.mark.slow
+def test_a_consumer_idle_past_its_read_timeout_still_gets_its_next_message(own_redis):
+    async def scenario():
+        layer = project_layer(own_redis.url, socket_timeout=1)
+        worker = project_layer(own_redis.url)
+        channel = await layer.new_channel()
+        await layer.group_add("department-idle", channel)
+        try:
+            receiving = asyncio.ensure_future(layer.receive(channel))
+            await asyncio.sleep(2.5)  # well past the 1 s read timeout, nothing sent
+            assert not receiving.done()
+            await worker.group_send("department-idle", {"type": "ticket.changed", "frame": "{}"})
+            assert (await asyncio.wait_for(receiving, 5))["frame"] == "{}"
+        finally:
+            await layer.flush()
+            await worker.flush()
+
+    async_to_sync(scenario)()
+
+
+def test_two_databases_of_one_redis_do_not_hear_each_other(own_redis):
+    base = own_redis.url.rsplit("/", 1)[0]
+
+    async def scenario():
+        city, other, worker = project_layer(f"{base}/1"), project_layer(f"{base}/2"), project_layer(f"{base}/1")
+        channel = await city.new_channel()
+        await city.group_add("department-1", channel)
+        try:
+            await other.group_send("department-1", {"type": "ticket.changed", "frame": "other"})
+            await worker.group_send("department-1", {"type": "ticket.changed", "frame": "ours"})
+            assert (await asyncio.wait_for(city.receive(channel), 5))["frame"] == "ours"
+        finally:
+            for layer in (city, other, worker):
+                await layer.flush()
+
+    async_to_sync(scenario)()
+
+
+def test_a_lost_subscription_ends_the_waiting_receives_and_a_new_one_works_once_redis_is_back(own_redis):
+    from hotline.channel_layer import SubscriptionLost
+
+    async def scenario():
+        layer, worker = project_layer(own_redis.url), project_layer(own_redis.url)
+        channel = await layer.new_channel()
+        await layer.group_add("department-lost", channel)
+        try:
+            receiving = asyncio.ensure_future(layer.receive(channel))
+            await asyncio.sleep(0.3)
+            own_redis.kill()
+            # the consumer's receive raises (daphne then closes the socket and the page reconnects)
+            with pytest.raises(SubscriptionLost):
+                await asyncio.wait_for(receiving, 10)
+            own_redis.start()
+            again = await layer.new_channel()
+            await layer.group_add("department-lost", again)
+            await worker.flush()  # its connection died with the server
+            await worker.group_send("department-lost", {"type": "ticket.changed", "frame": "back"})
+            assert (await asyncio.wait_for(layer.receive(again), 5))["frame"] == "back"
+        finally:
+            await layer.flush()
+            await worker.flush()
 
     async_to_sync(scenario)()

@@ -66,14 +66,16 @@ def test_postgresql_round_trip(services):
 
 
 @pytest.mark.django_db  # consumers close stale database connections between messages
-def test_group_send_reaches_two_consumers_over_redis(redis_url):
+def test_group_send_reaches_two_consumers_over_redis_as_one_publish(redis_url):
     """Two consumers join one group; a message sent from another layer instance
-    (as the worker process would) reaches both, through Redis."""
+    (as the worker process would) reaches both, through Redis, as one PUBLISH to
+    one subscription of their process (hotline/channel_layer.py)."""
     import redis.asyncio
     from channels.generic.websocket import AsyncJsonWebsocketConsumer
     from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers, get_channel_layer
     from channels.testing import WebsocketCommunicator
-    from channels_redis.core import RedisChannelLayer
+
+    from hotline.channel_layer import FanOutChannelLayer
 
     class Listener(AsyncJsonWebsocketConsumer):
         async def connect(self):
@@ -89,7 +91,11 @@ def test_group_send_reaches_two_consumers_over_redis(redis_url):
 
     group = f"infra-test-{uuid.uuid4().hex}"
     layer = get_channel_layer()
-    assert isinstance(layer, RedisChannelLayer), type(layer)
+    assert isinstance(layer, FanOutChannelLayer), type(layer)
+
+    async def subscriptions(raw) -> int:
+        (_name, count), = await raw.pubsub_numsub(layer.subscription(group))
+        return count
 
     async def scenario():
         app = Listener.as_asgi()
@@ -100,8 +106,8 @@ def test_group_send_reaches_two_consumers_over_redis(redis_url):
         try:
             assert (await first.connect())[0]
             assert (await second.connect())[0]
-            # The group membership lives in Redis, not in this process.
-            assert await raw.zcard(layer._group_key(group)) == 2
+            # Two members, one subscription in Redis: the payload crosses Redis once for this process.
+            assert await subscriptions(raw) == 1
 
             await sender.group_send(group, {"type": "ticket.changed", "number": "12345-0001"})
             got = [await first.receive_json_from(timeout=5), await second.receive_json_from(timeout=5)]
@@ -112,10 +118,10 @@ def test_group_send_reaches_two_consumers_over_redis(redis_url):
         finally:
             await first.disconnect()
             await second.disconnect()
-            assert await raw.zcard(layer._group_key(group)) == 0
+            assert await subscriptions(raw) == 0
             await raw.aclose()
-            await sender.close_pools()
-            await layer.close_pools()
+            await sender.flush()
+            await layer.flush()
 
     async_to_sync(scenario)()
 
