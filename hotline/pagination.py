@@ -35,18 +35,18 @@ class SearchedPages(Pages):
     list's words (false: the list holds the newest matches only, see ``routing.textsearch``)."""
 
     def paginate_queryset(self, queryset, request, view=None):
-        self.count_exact = getattr(queryset, "search_exact", True)
+        self.listed = queryset  # its search_exact is known once it has been counted and read
         return super().paginate_queryset(queryset, request, view)
 
     def get_paginated_response(self, data):
         response = super().get_paginated_response(data)
-        response.data["count_exact"] = self.count_exact
+        response.data["count_exact"] = getattr(self.listed, "search_exact", True)
         return response
 
     def get_paginated_response_schema(self, schema):
         answer = super().get_paginated_response_schema(schema)
         answer["properties"]["count_exact"] = {
             "type": "boolean",
-            "description": "false: the words of q matched more tickets than the list holds (its newest 1,000)",
+            "description": "false: the words of q matched more tickets than the list counts and holds (10,000; with a filter only the database has, the newest 1,000)",
         }
         return answer

@@ -77,7 +77,7 @@ def ticket_query_for(user, **fields) -> TicketQuery:
 NUMBER_START = re.compile(r"^\d{8}-\d{0,5}$")  # the beginning of a ticket number: its day and a dash at least
 
 
-def list_matches(user, text: str, *, states=None, category_id=None, limit: int) -> textsearch.Found:
+def list_matches(user, text: str, *, states=None, category_id=None, limit: int, offset: int = 0, count_up_to: int = 0) -> textsearch.Found:
     """What the ticket list's ``q`` finds for ``user`` (registered as ``routing.textsearch``'s finder).
 
     A whole ticket number is looked up exactly, its beginning (``20261207-``) as a prefix; a phone
@@ -95,8 +95,8 @@ def list_matches(user, text: str, *, states=None, category_id=None, limit: int) 
     else:
         fields["text"] = text
     query = TicketQuery(department_ids=visible_department_ids(user), states=states, category_id=category_id, every_word=True, newest_first=True, highlight=False, **fields)
-    found = search.ticket_matches(query, limit=limit)
-    return textsearch.Found(ids=found.ids, exact=found.exact)
+    found = search.ticket_matches(query, limit=limit, offset=offset, count_up_to=count_up_to)
+    return textsearch.Found(ids=found.ids, exact=found.exact, total=found.total)
 
 
 def suggest(*, text: str, user, phone: str = "", exclude_number: str = "") -> dict:

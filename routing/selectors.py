@@ -167,13 +167,67 @@ def visible_list(user: User, *, order: Sequence[str] = ("-registered_at", "-id")
     return TicketList([visible_tickets(user)], order=order)
 
 
-def filtered_list(user: User, params, *, search_limit: int = textsearch.LIST_LIMIT) -> TicketList:
+class SearchedList:
+    """The ticket list's words when every other filter is one the engine has (state, category, who may see):
+    paged in the engine, newest first, like a ``TicketList`` for the paginators.
+
+    ``count()`` is the engine's, up to ``textsearch.COUNT_LIMIT`` (``search_exact`` False beyond: the pages
+    end there); a slice is one engine query for that page's ids and one database read of those tickets,
+    re-checked against what ``user`` may see and the states asked for (an index a moment behind never
+    shows a ticket it should not)."""
+
+    model = Ticket
+
+    def __init__(self, user: User, text: str, *, states: list[str] | None, category_id: int | None):
+        self.user, self.text, self.states, self.category_id = user, text, states, category_id
+        self._total: int | None = None
+        self.search_exact = True
+
+    def _find(self, *, offset: int, limit: int) -> textsearch.Found:
+        found = textsearch.find(self.user, self.text, states=self.states, category_id=self.category_id, limit=limit, offset=offset, count_up_to=textsearch.COUNT_LIMIT)
+        self._total, self.search_exact = found.total, found.exact
+        return found
+
+    def count(self) -> int:
+        if self._total is None:
+            self._find(offset=0, limit=0)
+        return self._total
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, item):
+        if isinstance(item, int):
+            page = self[item : item + 1]
+            if not page:
+                raise IndexError(item)
+            return page[0]
+        if item.step is not None or item.stop is None or (item.start or 0) < 0 or item.stop < 0:
+            raise TypeError("a SearchedList is read in bounded slices, [start:stop]")
+        start, stop = item.start or 0, min(item.stop, textsearch.COUNT_LIMIT)
+        if stop <= start:
+            return []
+        ids = self._find(offset=start, limit=stop - start).ids
+        tickets = visible_tickets(self.user).filter(pk__in=ids)
+        if self.states is not None:
+            tickets = tickets.filter(state__in=self.states)
+        rows = with_related(tickets).in_bulk()
+        return [rows[pk] for pk in ids if pk in rows]
+
+
+# Filters the search engine does not have: with one of them, the words' matches are intersected in the database.
+DATABASE_ONLY_FILTERS = ("department", "overdue", "external_id", "referred_from", "transferred_to")
+
+
+def filtered_list(user: User, params, *, search_limit: int = textsearch.LIST_LIMIT, paged_by_engine: bool = True) -> TicketList | SearchedList:
     """The ticket list's filters (``state``, ``department``, ``category``, ``overdue``, ``external_id``,
     ``referred_from``, ``transferred_to``, ``q``)
     applied to what ``user`` may see: one rule for the API's list, its export and the pages. Unknown values
     filter nothing or match nothing, never fail. ``q`` goes through the search engine (``routing.textsearch``):
     the list then holds the newest ``search_limit`` matches that pass the other filters, and its
-    ``search_exact`` is False when more tickets matched."""
+    ``search_exact`` is False when more tickets matched. When no other filter needs the database (and
+    ``paged_by_engine``, as for the API's list and the pages; an export reads a whole list), the list is
+    a ``SearchedList`` paged in the engine."""
     tickets = visible_list(user)
     states = None
     if state := params.get("state"):
@@ -188,7 +242,7 @@ def filtered_list(user: User, params, *, search_limit: int = textsearch.LIST_LIM
     if (category := params.get("category")) and category.isdigit():
         node = Category.objects.filter(pk=int(category)).first()
         tickets = tickets.filter(category__path__startswith=node.path) if node else tickets.filter(pk__in=[])
-        category_id = node.pk if node else None
+        category_id = node.pk if node else -1  # no such category: the engine matches nothing either
     if params.get("overdue") in {"true", "1"}:
         tickets = tickets.filter(state__in=State.running(), due_at__lt=timezone.now())
     if external_id := params.get("external_id", "").strip()[:64]:
@@ -197,12 +251,22 @@ def filtered_list(user: User, params, *, search_limit: int = textsearch.LIST_LIM
         tickets = tickets.filter(referred_from__code=referred_from)
     if transferred_to := params.get("transferred_to", "").strip()[:8]:
         tickets = tickets.filter(transferred_to__code=transferred_to)
-    if q := params.get("q", "").strip()[:200]:
+    q = params.get("q", "").strip()[:200]
+    if q and paged_by_engine and not any(_given(params, name) for name in DATABASE_ONLY_FILTERS):
+        return SearchedList(user, q, states=states, category_id=category_id)
+    if q:
         # The state and category go to the engine too, so that its limit cuts among the tickets the list shows.
         found = textsearch.find(user, q, states=states, category_id=category_id, limit=search_limit)
         tickets = tickets.filter(pk__in=found.ids)
         tickets.search_exact = found.exact
     return tickets
+
+
+def _given(params, name: str) -> bool:
+    value = params.get(name)
+    if name == "overdue":
+        return value in {"true", "1"}
+    return bool(str(value or "").strip())
 
 
 def can_see(user: User, ticket: Ticket) -> bool:

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 
-LIST_LIMIT = 1000  # a list with words reads its newest 1,000 matches
+LIST_LIMIT = 1000  # a list with words and a filter the engine lacks reads its newest 1,000 matches
 EXPORT_LIMIT = 10000  # an export with words, its newest 10,000 (Elasticsearch's result window)
+COUNT_LIMIT = 10000  # a list paged in the engine counts its matches up to this (and pages within it)
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class Found:
 
     ids: list[int]
     exact: bool = True
+    total: int = 0  # how many match (at least, when not ``exact``)
 
 
 Finder = Callable[..., Found]  # (user, text, *, states, category_id, limit) -> Found
@@ -40,9 +42,13 @@ def register(finder: Finder) -> None:
     _finder = finder
 
 
-def find(user, text: str, *, states: Sequence[str] | None = None, category_id: int | None = None, limit: int = LIST_LIMIT) -> Found:
+def find(
+    user, text: str, *, states: Sequence[str] | None = None, category_id: int | None = None, limit: int = LIST_LIMIT, offset: int = 0, count_up_to: int = 0
+) -> Found:
     """The tickets ``user`` may see that match ``text``: a ticket number (or its beginning), a caller's
-    phone (hotline roles only), or words, each of which (or a synonym) must appear."""
+    phone (hotline roles only), or words, each of which (or a synonym) must appear. ``limit`` ids after
+    the first ``offset``, newest first; ``total`` counted up to ``count_up_to`` (or the slice's end)."""
     if _finder is None:
         raise ImproperlyConfigured("no ticket search is registered (the knowledge app registers it in its ready())")
-    return _finder(user, text, states=list(states) if states is not None else None, category_id=category_id, limit=limit)
+    states = list(states) if states is not None else None
+    return _finder(user, text, states=states, category_id=category_id, limit=limit, offset=offset, count_up_to=count_up_to)

@@ -61,10 +61,11 @@ def search_tickets(query: TicketQuery) -> Page:
     return backend().search_tickets(query)
 
 
-def ticket_matches(query: TicketQuery, *, limit: int) -> Matches:
-    """The ids of the newest ``limit`` tickets that match ``query`` (the ticket list's search: no hits
-    built, no highlights); raises ``SearchUnavailable`` when the backend is down."""
-    return backend().ticket_matches(query, limit=limit)
+def ticket_matches(query: TicketQuery, *, limit: int, offset: int = 0, count_up_to: int = 0) -> Matches:
+    """The ids of the newest tickets that match ``query``, ``limit`` of them after the first ``offset``
+    (the ticket list's search: no hits built, no highlights), and how many match, counted up to
+    ``count_up_to`` (or the end of the slice); raises ``SearchUnavailable`` when the backend is down."""
+    return backend().ticket_matches(query, limit=limit, offset=offset, count_up_to=count_up_to)
 
 
 def index_article(article_id: int) -> str:

@@ -551,7 +551,7 @@ def _ticket_search(query: TicketQuery) -> tuple[Search, list[str]]:
         filters.append(Q("terms", department_ids=list(query.department_ids) or [-1]))
     if query.states is not None:
         filters.append(Q("terms", state=list(query.states) or ["-"]))
-    if query.category_id:
+    if query.category_id is not None:
         filters.append(Q("term", category_ids=int(query.category_id)))
     must_not = [Q("term", id=query.exclude_id)] if query.exclude_id else []
     must = []
@@ -572,10 +572,11 @@ def _ticket_search(query: TicketQuery) -> tuple[Search, list[str]]:
     return search.query(Q("bool", must=must or [Q("match_all")], filter=filters, must_not=must_not)), words
 
 
-def ticket_matches(query: TicketQuery, *, limit: int) -> Matches:
+def ticket_matches(query: TicketQuery, *, limit: int, offset: int = 0, count_up_to: int = 0) -> Matches:
     search, _words = _ticket_search(query)
-    # Ids only, newest first: no scores (filter order), no source, counting stops past the limit.
-    search = search.sort({"registered_at": "desc"}, {"id": "desc"}).source(False).extra(size=limit, track_total_hits=limit)
+    # Ids only, newest first: no scores (filter order), no source, counting stops at what was asked.
+    count = max(offset + limit, count_up_to)
+    search = search.sort({"registered_at": "desc"}, {"id": "desc"}).source(False).extra(from_=offset, size=limit, track_total_hits=count)
     with unavailable_as_error():
         try:
             hits = search.execute().hits

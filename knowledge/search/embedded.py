@@ -482,7 +482,7 @@ def _ticket_conditions(query: TicketQuery) -> tuple[str | None, list[str], list[
     if query.states is not None:
         where.append("d.state IN (%s)" % ", ".join("?" * len(query.states)) if query.states else "0")
         params += list(query.states)
-    if query.category_id:
+    if query.category_id is not None:
         where.append("d.category_path LIKE ?")
         params.append(f"%/{int(query.category_id)}/%")
     if query.exclude_id:
@@ -495,7 +495,7 @@ def _ticket_conditions(query: TicketQuery) -> tuple[str | None, list[str], list[
     return match, words, where, params
 
 
-def ticket_matches(query: TicketQuery, *, limit: int) -> Matches:
+def ticket_matches(query: TicketQuery, *, limit: int, offset: int = 0, count_up_to: int = 0) -> Matches:
     match, _words, where, params = _ticket_conditions(query)
     with connect() as db:
         generation = _generation(db, "tickets")
@@ -508,12 +508,13 @@ def ticket_matches(query: TicketQuery, *, limit: int) -> Matches:
                 conditions.insert(0, f"{fts} MATCH ?")
                 args.insert(0, match)
             clause = " AND ".join(conditions) or "1"
-            # One more than the limit says whether there are more.
-            rows = db.execute(f"SELECT d.id FROM {source} WHERE {clause} ORDER BY d.registered_at DESC, d.id DESC LIMIT ?", [*args, limit + 1]).fetchall()
+            rows = db.execute(f"SELECT d.id FROM {source} WHERE {clause} ORDER BY d.registered_at DESC, d.id DESC LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
+            # Counted up to one more than asked: that one says there are more.
+            count = max(offset + limit, count_up_to)
+            total = db.execute(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {clause} LIMIT ?)", [*args, count + 1]).fetchone()[0]
         finally:
             db.execute("COMMIT")
-    ids = [row[0] for row in rows]
-    return Matches(ids=ids[:limit], total=min(len(ids), limit), exact=len(ids) <= limit)
+    return Matches(ids=[row[0] for row in rows], total=min(total, count), exact=total <= count)
 
 
 def search_tickets(query: TicketQuery) -> Page:

@@ -941,7 +941,7 @@ class TicketListQuery(serializers.Serializer):
     category = serializers.IntegerField(required=False, min_value=1, max_value=2**31 - 1, help_text="a category and everything under it")
     overdue = serializers.BooleanField(required=False, help_text="true: running tickets past their deadline")
     external_id = Text(required=False, allow_blank=True, max_length=64, help_text="the id on the platform it was imported from")
-    q = Text(required=False, allow_blank=True, max_length=200, help_text="a ticket number (or its beginning), a caller's phone (hotline roles), or words: every word, or a synonym, in the text, address or answer (through the search engine, the newest 1,000 matches)")
+    q = Text(required=False, allow_blank=True, max_length=200, help_text="a ticket number (or its beginning), a caller's phone (hotline roles), or words: every word, or a synonym, in the text, address or answer (through the search engine; with a filter only the database has, among the newest 1,000 matches)")
     referred_from = Text(required=False, allow_blank=True, max_length=8, help_text="referred to 12345 by this line (its code, e.g. 110)")
     transferred_to = Text(required=False, allow_blank=True, max_length=8, help_text="transferred to this line (its code, e.g. 110)")
 

@@ -578,7 +578,7 @@ class TicketExport(APIView):
         query = s.ExportFormat(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         filters = {key: value for key, value in _list_query(request).items() if value}
-        table = exports.ticket_table(selectors.filtered_list(request.user, filters, search_limit=textsearch.EXPORT_LIMIT))
+        table = exports.ticket_table(selectors.filtered_list(request.user, filters, search_limit=textsearch.EXPORT_LIMIT, paged_by_engine=False))
         return exports.respond(request, table, query.validated_data["format"], filters)
 
 

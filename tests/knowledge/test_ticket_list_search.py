@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from hotline.pagination import SearchedPages
 from knowledge import search
 from routing import actions as ticket_actions
 from routing import selectors, textsearch
@@ -103,14 +104,37 @@ def test_the_database_has_the_last_word_on_a_ticket_the_index_has_not_caught_up_
 def test_more_matches_than_the_list_holds_are_said_so(search_backend, new_ticket, deliver, cast, api):
     made = [new_ticket(description=f"第{n}次反映路灯不亮") for n in range(5)]
     deliver()
-    capped = selectors.filtered_list(cast["dispatcher"], {"q": "路灯"}, search_limit=3)
+    # With a filter only the database has, the engine's newest matches (search_limit) are intersected there.
+    capped = selectors.filtered_list(cast["dispatcher"], {"q": "路灯", "external_id": ""}, search_limit=3, paged_by_engine=False)
     assert [t.number for t in capped[0:10]] == [t.number for t in reversed(made)][:3]
     assert capped.count() == 3 and capped.search_exact is False
-    whole = selectors.filtered_list(cast["dispatcher"], {"q": "路灯"}, search_limit=5)
+    whole = selectors.filtered_list(cast["dispatcher"], {"q": "路灯"}, search_limit=5, paged_by_engine=False)
     assert whole.count() == 5 and whole.search_exact is True
     body = api("dispatcher").get("/api/v1/tickets/", {"q": "路灯"}).json()
     assert body["count"] == 5 and body["count_exact"] is True
     assert api("dispatcher").get("/api/v1/tickets/").json()["count_exact"] is True
+
+
+def test_words_alone_are_paged_in_the_engine(search_backend, new_ticket, deliver, cast, api, monkeypatch):
+    made = [new_ticket(description=f"第{n}次反映路灯不亮") for n in range(5)]
+    deliver()
+    newest_first = [t.number for t in reversed(made)]
+    listed = selectors.filtered_list(cast["dispatcher"], {"q": "路灯", "state": "registered"})
+    assert isinstance(listed, selectors.SearchedList)
+    assert listed.count() == 5 and listed.search_exact
+    assert [t.number for t in listed[1:3]] == newest_first[1:3]
+    client = api("dispatcher")
+    monkeypatch.setattr(SearchedPages, "page_size", 2)
+    pages = [client.get("/api/v1/tickets/", {"q": "路灯", "page": n}).json() for n in (1, 2, 3)]
+    assert [row["number"] for page in pages for row in page["results"]] == newest_first
+    assert pages[0]["count"] == 5 and pages[0]["next"] and pages[2]["next"] is None
+    # A filter only the database has: intersected there instead, with the same answer.
+    assert not isinstance(selectors.filtered_list(cast["dispatcher"], {"q": "路灯", "overdue": "true"}), selectors.SearchedList)
+    # More matches than the engine counts: the pages end there, and the answer says so.
+    monkeypatch.setattr(textsearch, "COUNT_LIMIT", 3)
+    body = client.get("/api/v1/tickets/", {"q": "路灯"}).json()
+    assert body["count"] == 3 and body["count_exact"] is False
+    assert [row["number"] for row in body["results"]] == newest_first[:2]
 
 
 def test_the_export_searches_the_same_way(search_backend, tickets, api):
