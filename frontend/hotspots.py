@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from routing.models import Area, Category, Ticket
+from routing.models import Area, Category, Ticket, path_ids
 
 WINDOWS = {"24h": dt.timedelta(hours=24), "7d": dt.timedelta(days=7)}
 
@@ -67,18 +67,18 @@ def _by(counts: dict[tuple[int | None, int | None], int], position: int) -> dict
 
 def _category_roots(ids) -> tuple[dict[int, int], dict[int, str]]:
     paths = dict(Category.objects.filter(pk__in=[i for i in ids if i]).values_list("pk", "path"))
-    roots = {pk: int(path.strip("/").split("/")[0]) for pk, path in paths.items()}
+    roots = {pk: path_ids(path)[0] for pk, path in paths.items()}
     names = dict(Category.objects.filter(pk__in=set(roots.values())).values_list("pk", "name"))
     return roots, names
 
 
 def _districts(ids) -> tuple[dict[int, int], dict[int, str]]:
     paths = dict(Area.objects.filter(pk__in=[i for i in ids if i]).values_list("pk", "path"))
-    ancestors = {int(p) for path in paths.values() for p in path.strip("/").split("/") if p}
+    ancestors = {pk for path in paths.values() for pk in path_ids(path)}
     kinds = {pk: (kind, name) for pk, kind, name in Area.objects.filter(pk__in=ancestors).values_list("pk", "kind", "name")}
     roots = {}
     for pk, path in paths.items():
-        chain = [int(p) for p in path.strip("/").split("/") if p]
+        chain = path_ids(path)
         district = next((a for a in chain if kinds.get(a, ("",))[0] == Area.Kind.DISTRICT), chain[0])
         roots[pk] = district
     return roots, {pk: name for pk, (_kind, name) in kinds.items()}

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from knowledge.actions import ArticleContent
 from knowledge.models import Article
-from routing.models import Category, Department
+from routing.models import Category, Department, path_ids
 
 
 def category_choices() -> list[tuple[int, str]]:
@@ -16,7 +16,7 @@ def category_choices() -> list[tuple[int, str]]:
     names = {pk: name for pk, name, _path in nodes}
     choices = []
     for pk, _name, path in nodes:
-        ids = [int(part) for part in path.strip("/").split("/") if part]
+        ids = path_ids(path)
         choices.append((pk, " › ".join(names[i] for i in ids if i in names)))
     return choices
 

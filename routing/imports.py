@@ -202,7 +202,7 @@ class _Catalogue:
         names = {c.pk: c.name for c in all_categories}
         for c in all_categories:
             by_name[c.name].append(c)
-            self._paths["/".join(names.get(int(p), "") for p in c.path.strip("/").split("/"))] = c
+            self._paths["/".join(names.get(pk, "") for pk in c.ancestor_ids())] = c
         self._by_name = by_name
         self.departments = {d.code: d for d in Department.objects.filter(active=True)}
         self.departments.update({d.name: d for d in self.departments.values()})

@@ -54,7 +54,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from routing.models import Area, Category, Department, KpiDay, KpiExclusion, KpiRolledDay, KpiSubject, Ticket, TicketEvent
+from routing.models import Area, Category, Department, KpiDay, KpiExclusion, KpiRolledDay, KpiSubject, Ticket, TicketEvent, path_ids
 from routing.states import EventKind, Satisfaction, TicketType
 
 log = logging.getLogger(__name__)
@@ -168,7 +168,7 @@ def _roots(model, ids) -> dict[int, int]:
     nodes = model.objects.filter(pk__in=[i for i in ids if i]).values_list("pk", "path")
     result = {}
     for pk, path in nodes:
-        parts = [int(p) for p in path.strip("/").split("/") if p]
+        parts = path_ids(path)
         if model is Area:
             # city › district › street › grid: the district is the second level when there is a city.
             result[pk] = parts[1] if len(parts) > 1 else parts[0]

@@ -34,6 +34,12 @@ class User(AbstractUser):
         verbose_name_plural = _("工作人员")
 
 
+def path_ids(path: str | None) -> list[int]:
+    """The ids of a materialized tree path like ``/3/17/42/``, root first: the one place the path is read
+    (``TreeNode.ancestor_ids`` for a node, this for a path read with ``values_list``)."""
+    return [int(part) for part in (path or "").strip("/").split("/") if part]
+
+
 class TreeNode(models.Model):
     """A node of a tree stored with a materialized path, so a subtree is one prefix query."""
 
@@ -57,7 +63,7 @@ class TreeNode(models.Model):
 
     def ancestor_ids(self) -> list[int]:
         """Own id and every ancestor's, from the root down."""
-        return [int(part) for part in self.path.strip("/").split("/") if part]
+        return path_ids(self.path)
 
     def full_name(self, separator: str = " › ") -> str:
         names = dict(type(self).objects.filter(pk__in=self.ancestor_ids()).values_list("pk", "name"))

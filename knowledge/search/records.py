@@ -16,16 +16,11 @@ from django.db.models import F
 
 from knowledge import markup
 from knowledge.models import Article, ArticleVersion
-from routing.models import State, Ticket
+from routing.models import State, Ticket, path_ids
 
 # Tickets whose answer the citizen got: similar-ticket suggestions show these with their reply.
 RESOLVED_STATES = frozenset({State.REPLY_APPROVED, State.RATED, State.CLOSED})
 BATCH_SIZE = 2000
-
-
-def path_ids(path: str | None) -> list[int]:
-    """Ancestor ids (root first) of a materialized tree path like ``/3/17/42/``."""
-    return [int(part) for part in (path or "").strip("/").split("/") if part]
 
 
 @dataclass

@@ -97,14 +97,14 @@ def classify(text: str, title: str = "", *, address: str = "", area: Area | None
         leaf, leaf_score = prediction.leaves.get(topic, (topic, 0.0))
         wanted.append((leaf, topic, probability, leaf_score))
     nodes = Category.objects.in_bulk({c for c, *_ in wanted} | {t for _, t, *_ in wanted})
-    path_ids = {int(p) for node in nodes.values() for p in node.path.strip("/").split("/")}
-    names = dict(Category.objects.filter(pk__in=path_ids).values_list("pk", "name"))
+    in_paths = {pk for node in nodes.values() for pk in node.ancestor_ids()}
+    names = dict(Category.objects.filter(pk__in=in_paths).values_list("pk", "name"))
     proposed = []
     for category_id, topic, probability, leaf_score in wanted:
         node = nodes.get(category_id) or nodes.get(topic)
         if node is None:  # the tree lost this node since training
             continue
-        proposed.append(ProposedCategory(node, [names[int(p)] for p in node.path.strip("/").split("/") if int(p) in names], probability, leaf_score))
+        proposed.append(ProposedCategory(node, [names[pk] for pk in node.ancestor_ids() if pk in names], probability, leaf_score))
     if not proposed:
         return None
     proposed = proposed[:TOP]

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from routing.intelligence import model as topic_model
 from routing.intelligence import store
-from routing.models import Category, ClassifierModel, IntelligencePolicy, Ticket
+from routing.models import Category, ClassifierModel, IntelligencePolicy, Ticket, path_ids
 
 log = logging.getLogger("routing.intelligence")
 
@@ -31,7 +31,7 @@ def tree() -> tuple[list[topic_model.Leaf], dict[int, str], dict[str, int]]:
     for pk, name, _, path, level in rows:
         if pk in parents or level == 1:
             continue
-        ids = [int(p) for p in path.strip("/").split("/")]
+        ids = path_ids(path)
         leaves.append(topic_model.Leaf(id=pk, topic=ids[0], names=tuple(by_id[i][0] for i in ids[1:] if i in by_id)))
     return leaves, topics, {name: pk for pk, name in topics.items()}
 
@@ -44,7 +44,7 @@ def confirmed_examples(limit: int = MAX_TICKETS) -> list[topic_model.Example]:
     )
     examples = []
     for title, description, category_id, path, level in rows.iterator(chunk_size=2000):
-        topic = int(path.strip("/").split("/")[0])
+        topic = path_ids(path)[0]
         examples.append(topic_model.Example(title, description, topic, category_id if level > 1 else None, "ticket"))
     return examples
 
