@@ -384,8 +384,10 @@ def list_searches(rng: random.Random, phones: list[str], departments, n: int) ->
 
     from knowledge.search import elastic
 
+    from django.conf import settings
+
     raw = []
-    if settings_backend() == "elasticsearch":
+    if settings.SEARCH_BACKEND == "elasticsearch":
         es = elastic.client()
         for kind, _user, params in cases:
             if kind != "list q: two words":
@@ -412,12 +414,6 @@ def list_searches(rng: random.Random, phones: list[str], departments, n: int) ->
         out["baseline: raw Elasticsearch match, 20 newest"] = stats(raw)
     out["before: icontains scan, page + count"] = stats(scans)
     return out
-
-
-def settings_backend() -> str:
-    from django.conf import settings
-
-    return settings.SEARCH_BACKEND
 
 
 def deep_page(pages: list[int]) -> list[tuple[int, float]]:

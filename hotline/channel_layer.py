@@ -17,6 +17,10 @@ group's last member, one ``UNSUBSCRIBE``.
 What it gives up is what the site does not use: a message for a channel nobody in any
 process listens to is dropped, not kept for a minute (a page that reconnects reloads its
 lists, ``frontend/static/js/hotline.js``); and there is no per-channel capacity.
+
+The two classes below override channels_redis' per-loop layer and its shard connection
+(``_do_receiving``, ``_shards``), written against the pinned channels-redis 4.3.0: an upgrade
+must run tests/infra/test_channel_layer.py and tests/trust/test_faults.py.
 """
 
 from __future__ import annotations

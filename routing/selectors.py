@@ -37,6 +37,20 @@ def with_related(tickets: QuerySet[Ticket]) -> QuerySet[Ticket]:
     )
 
 
+def _bounded(item, name: str) -> tuple[int, int]:
+    """``(start, stop)`` of a list's slice ``[start:stop]``; the lists here are read in bounded slices only."""
+    if item.step is not None or item.stop is None or (item.start or 0) < 0 or item.stop < 0:
+        raise TypeError(f"a {name} is read in bounded slices, [start:stop]")
+    return item.start or 0, item.stop
+
+
+def _one(ticket_list, index: int) -> Ticket:
+    page = ticket_list[index : index + 1]
+    if not page:
+        raise IndexError(index)
+    return page[0]
+
+
 class TicketList:
     """Tickets from one or more parts, in one order, countable and sliceable like a QuerySet
     (Django's ``Paginator`` and DRF's pagination take it as it is).
@@ -80,13 +94,8 @@ class TicketList:
 
     def __getitem__(self, item):
         if isinstance(item, int):
-            page = self[item : item + 1]
-            if not page:
-                raise IndexError(item)
-            return page[0]
-        if item.step is not None or item.stop is None or (item.start or 0) < 0 or item.stop < 0:
-            raise TypeError("a TicketList is read in bounded slices, [start:stop]")
-        start, stop = item.start or 0, item.stop
+            return _one(self, item)
+        start, stop = _bounded(item, "TicketList")
         if stop <= start:
             return []
         ids = list(self._ids(stop))[start:stop]
@@ -198,13 +207,9 @@ class SearchedList:
 
     def __getitem__(self, item):
         if isinstance(item, int):
-            page = self[item : item + 1]
-            if not page:
-                raise IndexError(item)
-            return page[0]
-        if item.step is not None or item.stop is None or (item.start or 0) < 0 or item.stop < 0:
-            raise TypeError("a SearchedList is read in bounded slices, [start:stop]")
-        start, stop = item.start or 0, min(item.stop, textsearch.COUNT_LIMIT)
+            return _one(self, item)
+        start, stop = _bounded(item, "SearchedList")
+        stop = min(stop, textsearch.COUNT_LIMIT)
         if stop <= start:
             return []
         ids = self._find(offset=start, limit=stop - start).ids

@@ -497,24 +497,9 @@ def _ticket_conditions(query: TicketQuery) -> tuple[str | None, list[str], list[
 
 def ticket_matches(query: TicketQuery, *, limit: int, offset: int = 0, count_up_to: int = 0) -> Matches:
     match, _words, where, params = _ticket_conditions(query)
-    with connect() as db:
-        generation = _generation(db, "tickets")
-        db.execute("BEGIN")  # one snapshot for the generation and the query
-        try:
-            fts, doc = _tables("tickets", generation)
-            source, conditions, args = f"{doc} AS d", list(where), list(params)
-            if match is not None:
-                source = f"{fts} JOIN {doc} AS d ON d.id = {fts}.rowid"
-                conditions.insert(0, f"{fts} MATCH ?")
-                args.insert(0, match)
-            clause = " AND ".join(conditions) or "1"
-            rows = db.execute(f"SELECT d.id FROM {source} WHERE {clause} ORDER BY d.registered_at DESC, d.id DESC LIMIT ? OFFSET ?", [*args, limit, offset]).fetchall()
-            # Counted up to one more than asked: that one says there are more.
-            count = max(offset + limit, count_up_to)
-            total = db.execute(f"SELECT count(*) FROM (SELECT 1 FROM {source} WHERE {clause} LIMIT ?)", [*args, count + 1]).fetchone()[0]
-        finally:
-            db.execute("COMMIT")
-    return Matches(ids=[row[0] for row in rows], total=min(total, count), exact=total <= count)
+    total, rows = _run("tickets", match=match, where=where, params=params, order="d.registered_at DESC, d.id DESC", size=limit, offset=offset)
+    counted = max(offset + limit, count_up_to)  # the embedded index counts every match; the answer is cut like Elasticsearch's
+    return Matches(ids=[row["id"] for row in rows], total=min(total, counted), exact=total <= counted)
 
 
 def search_tickets(query: TicketQuery) -> Page:
